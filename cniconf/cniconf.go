@@ -1,0 +1,86 @@
+// Package cniconf reads a CNI conf dir the way kubelet's runtimes do: files
+// ending in .conf, .conflist or .json, in lexical order, the first file whose
+// network name matches wins; a single-plugin .conf is turned into a list.
+// It only reads; it never writes the conf dir.
+package cniconf
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+)
+
+// Extensions are the conf file endings read, as containerd does.
+var Extensions = []string{".conf", ".conflist", ".json"}
+
+// File is one network configuration found in the conf dir.
+type File struct {
+	Path string
+	Name string
+	// Bytes is the configuration as a conflist.
+	Bytes []byte
+}
+
+// Load reads every network configuration in dir. Files that cannot be read
+// or parsed are returned in bad, keyed by path.
+func Load(dir string) (files []File, bad map[string]error, err error) {
+	paths, err := libcni.ConfFiles(dir, Extensions)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read CNI conf dir %s: %w", dir, err)
+	}
+	sort.Strings(paths)
+	bad = map[string]error{}
+	for _, p := range paths {
+		list, err := loadFile(p)
+		if err != nil {
+			bad[p] = err
+			continue
+		}
+		files = append(files, File{Path: p, Name: list.Name, Bytes: list.Bytes})
+	}
+	return files, bad, nil
+}
+
+func loadFile(path string) (*libcni.NetworkConfigList, error) {
+	if strings.HasSuffix(path, ".conflist") {
+		return libcni.ConfListFromFile(path)
+	}
+	conf, err := libcni.ConfFromFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromConf(conf)
+}
+
+// Find returns the first configuration in dir named name.
+func Find(dir, name string) (File, error) {
+	files, bad, err := Load(dir)
+	if err != nil {
+		return File{}, err
+	}
+	var names []string
+	for _, f := range files {
+		if f.Name == name {
+			return f, nil
+		}
+		names = append(names, f.Name)
+	}
+	msg := fmt.Sprintf("CNI network %q not found in %s", name, dir)
+	if len(names) > 0 {
+		msg += fmt.Sprintf(" (it has: %s)", strings.Join(names, ", "))
+	}
+	if len(bad) > 0 {
+		var bs []string
+		for p, e := range bad {
+			bs = append(bs, fmt.Sprintf("%s: %v", filepath.Base(p), e))
+		}
+		sort.Strings(bs)
+		msg += "; unreadable or invalid files: " + strings.Join(bs, "; ")
+	}
+	return File{}, errors.New(msg)
+}

@@ -1,0 +1,147 @@
+// Package cnirun runs CNI plugins: whole chains through libcni, and IPAM
+// plugins on their own to reserve and release single addresses. It is the
+// only package that executes plugins. It keeps its own cache dir, so that
+// libcni's GC run by another runtime never sees docker-cni's attachments.
+package cnirun
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	current "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// Runner is what the drivers need of CNI.
+type Runner interface {
+	// Add runs ADD over a conflist.
+	Add(ctx context.Context, list []byte, rt *libcni.RuntimeConf) (*current.Result, error)
+	// Del runs DEL over a conflist.
+	Del(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error
+	// Validate checks that every plugin of a conflist exists and supports
+	// the list's CNI version.
+	Validate(ctx context.Context, list []byte) error
+	// IPAMAdd runs an IPAM plugin's ADD with netconf to reserve an address.
+	IPAMAdd(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) (*current.Result, error)
+	// IPAMDel runs an IPAM plugin's DEL to release what IPAMAdd reserved.
+	IPAMDel(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) error
+}
+
+// IPAMArgs identify a reservation in an IPAM store.
+type IPAMArgs struct {
+	ContainerID string
+	IfName      string
+	// NetNS is passed as CNI_NETNS: IPAM plugins require one but host-local
+	// does not use it.
+	NetNS string
+}
+
+// Timeout bounds one plugin run; Docker gives a plugin call 30 s.
+const Timeout = 20 * time.Second
+
+// LibCNI runs plugins found in BinDirs with libcni.
+type LibCNI struct {
+	BinDirs []string
+	cni     *libcni.CNIConfig
+	exec    invoke.Exec
+}
+
+var _ Runner = (*LibCNI)(nil)
+
+// New returns a Runner using the plugins in binDirs and caching attachments
+// in cacheDir.
+func New(binDirs []string, cacheDir string) *LibCNI {
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: nil}}
+	return &LibCNI{
+		BinDirs: binDirs,
+		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, exec),
+		exec:    exec,
+	}
+}
+
+func (l *LibCNI) Add(ctx context.Context, list []byte, rt *libcni.RuntimeConf) (*current.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	nl, err := libcni.ConfListFromBytes(list)
+	if err != nil {
+		return nil, err
+	}
+	res, err := l.cni.AddNetworkList(ctx, nl, rt)
+	if err != nil {
+		return nil, err
+	}
+	return current.NewResultFromResult(res)
+}
+
+func (l *LibCNI) Del(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	nl, err := libcni.ConfListFromBytes(list)
+	if err != nil {
+		return err
+	}
+	return l.cni.DelNetworkList(ctx, nl, rt)
+}
+
+func (l *LibCNI) Validate(ctx context.Context, list []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	nl, err := libcni.ConfListFromBytes(list)
+	if err != nil {
+		return err
+	}
+	for _, p := range nl.Plugins {
+		if _, err := invoke.FindInPath(p.Network.Type, l.BinDirs); err != nil {
+			return fmt.Errorf("plugin %q not found in %s", p.Network.Type, strings.Join(l.BinDirs, ":"))
+		}
+	}
+	if _, err := l.cni.ValidateNetworkList(ctx, nl); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (l *LibCNI) ipamArgs(cmd string, a IPAMArgs) *invoke.Args {
+	return &invoke.Args{
+		Command:     cmd,
+		ContainerID: a.ContainerID,
+		NetNS:       a.NetNS,
+		IfName:      a.IfName,
+		Path:        strings.Join(l.BinDirs, ":"),
+	}
+}
+
+func (l *LibCNI) findIPAM(ipamType string) (string, error) {
+	p, err := invoke.FindInPath(ipamType, l.BinDirs)
+	if err != nil {
+		return "", fmt.Errorf("IPAM plugin %q not found in %s", ipamType, strings.Join(l.BinDirs, ":"))
+	}
+	return p, nil
+}
+
+func (l *LibCNI) IPAMAdd(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) (*current.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	path, err := l.findIPAM(ipamType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := invoke.ExecPluginWithResult(ctx, path, netconf, l.ipamArgs("ADD", a), l.exec)
+	if err != nil {
+		return nil, err
+	}
+	return current.NewResultFromResult(res)
+}
+
+func (l *LibCNI) IPAMDel(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	path, err := l.findIPAM(ipamType)
+	if err != nil {
+		return err
+	}
+	return invoke.ExecPluginWithoutResult(ctx, path, netconf, l.ipamArgs("DEL", a), l.exec)
+}

@@ -1,0 +1,116 @@
+// Package cnm holds the wire vocabulary of Docker's remote network and IPAM
+// driver protocols that github.com/docker/go-plugins-helpers does not model
+// exactly: method paths, the option keys Docker sends, and the few responses
+// whose shape the helpers get wrong for our purposes.
+//
+// It is data only: no behaviour, no I/O.
+package cnm
+
+// Method paths Docker calls on a remote plugin. Each is an HTTP POST with a
+// JSON body; the reply is JSON with Content-Type DefaultContentType.
+const (
+	PathActivate = "/Plugin.Activate"
+
+	PathNetCapabilities      = "/NetworkDriver.GetCapabilities"
+	PathCreateNetwork        = "/NetworkDriver.CreateNetwork"
+	PathAllocateNetwork      = "/NetworkDriver.AllocateNetwork"
+	PathDeleteNetwork        = "/NetworkDriver.DeleteNetwork"
+	PathFreeNetwork          = "/NetworkDriver.FreeNetwork"
+	PathCreateEndpoint       = "/NetworkDriver.CreateEndpoint"
+	PathDeleteEndpoint       = "/NetworkDriver.DeleteEndpoint"
+	PathEndpointOperInfo     = "/NetworkDriver.EndpointOperInfo"
+	PathJoin                 = "/NetworkDriver.Join"
+	PathLeave                = "/NetworkDriver.Leave"
+	PathDiscoverNew          = "/NetworkDriver.DiscoverNew"
+	PathDiscoverDelete       = "/NetworkDriver.DiscoverDelete"
+	PathProgramExternalConn  = "/NetworkDriver.ProgramExternalConnectivity"
+	PathRevokeExternalConn   = "/NetworkDriver.RevokeExternalConnectivity"
+	PathIpamCapabilities     = "/IpamDriver.GetCapabilities"
+	PathDefaultAddressSpaces = "/IpamDriver.GetDefaultAddressSpaces"
+	PathRequestPool          = "/IpamDriver.RequestPool"
+	PathReleasePool          = "/IpamDriver.ReleasePool"
+	PathRequestAddress       = "/IpamDriver.RequestAddress"
+	PathReleaseAddress       = "/IpamDriver.ReleaseAddress"
+)
+
+// DefaultContentType is the media type of every plugin request and reply.
+const DefaultContentType = "application/vnd.docker.plugins.v1.1+json"
+
+// Option keys Docker puts in request Options maps.
+const (
+	// OptGeneric holds the `docker network create -o k=v` options.
+	OptGeneric = "com.docker.network.generic"
+	// OptEnableIPv6 is true when the network was created with --ipv6.
+	OptEnableIPv6 = "com.docker.network.enable_ipv6"
+	// OptInternal is true when the network was created with --internal.
+	OptInternal = "com.docker.network.internal"
+	// OptMTU is the `-o com.docker.network.driver.mtu=N` driver option.
+	OptMTU = "com.docker.network.driver.mtu"
+	// OptBridgeName is the `-o com.docker.network.bridge.name=NAME` option.
+	OptBridgeName = "com.docker.network.bridge.name"
+	// OptPortMap carries the endpoint's published ports (-p).
+	OptPortMap = "com.docker.network.portmap"
+	// OptExposedPorts carries the endpoint's exposed ports.
+	OptExposedPorts = "com.docker.network.endpoint.exposedports"
+	// OptEndpointName is the container name; newer engines send it in
+	// RequestAddress options.
+	OptEndpointName = "com.docker.network.endpoint.name"
+	// OptRequestAddressType marks the gateway address request.
+	OptRequestAddressType = "RequestAddressType"
+	// RequestAddressTypeGateway is the value of OptRequestAddressType for
+	// the gateway request.
+	RequestAddressTypeGateway = "com.docker.network.gateway"
+)
+
+// ActivateResponse answers Plugin.Activate.
+type ActivateResponse struct {
+	Implements []string
+}
+
+// InterfaceName names the interface a driver created for libnetwork to move
+// into the sandbox and rename to DstPrefix plus an index.
+type InterfaceName struct {
+	SrcName   string
+	DstPrefix string
+}
+
+// StaticRoute is a route libnetwork adds in the sandbox. RouteType 0 is a
+// route through NextHop, 1 a connected route.
+type StaticRoute struct {
+	Destination string
+	RouteType   int
+	NextHop     string `json:",omitempty"`
+}
+
+// Route types of StaticRoute.
+const (
+	RouteNextHop   = 0
+	RouteConnected = 1
+)
+
+// JoinResponse answers NetworkDriver.Join. A nil InterfaceName tells
+// libnetwork that the driver configured the sandbox itself: nothing is moved
+// and no address is set.
+type JoinResponse struct {
+	InterfaceName         *InterfaceName `json:",omitempty"`
+	Gateway               string         `json:",omitempty"`
+	GatewayIPv6           string         `json:",omitempty"`
+	StaticRoutes          []StaticRoute  `json:",omitempty"`
+	DisableGatewayService bool
+}
+
+// EndpointOperInfoResponse answers NetworkDriver.EndpointOperInfo.
+type EndpointOperInfoResponse struct {
+	Value map[string]any
+}
+
+// ErrorResponse is the error envelope of the network driver protocol; Docker
+// decodes every non-200 reply with it.
+type ErrorResponse struct {
+	Err string
+}
+
+// IPAMErrorResponse is the error field of IPAM replies.
+type IPAMErrorResponse struct {
+	Error string
+}

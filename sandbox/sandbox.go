@@ -1,0 +1,166 @@
+// Package sandbox does what docker-cni must do to network namespaces itself:
+// tell whether a sandbox netns exists, make and remove scratch netns, list
+// links in a netns, and move a link from a scratch netns to the host.
+//
+// It never calls setns on a thread the Go runtime may reuse: netlink work in
+// another netns goes through a handle bound to that netns, and a new netns is
+// made on a locked OS thread that is thrown away afterwards.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// IsNetNS reports whether path is a mounted network namespace (nsfs).
+func IsNetNS(path string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.NSFS_MAGIC
+}
+
+// Create makes a new network namespace bind-mounted at path. The loopback
+// link is brought up, as a container runtime would.
+func Create(path string) (retErr error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fmt.Errorf("create netns file %s: %w", path, err)
+	}
+	f.Close()
+	defer func() {
+		if retErr != nil {
+			os.Remove(path)
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread that unshares is never unlocked: when this goroutine
+		// returns, the runtime terminates the thread instead of reusing it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare netns: %w", err)
+			return
+		}
+		src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("bind mount netns at %s: %w", path, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		return err
+	}
+	return withHandle(path, func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lo)
+	})
+}
+
+// Remove unmounts and deletes a netns made by Create. A missing one is not an
+// error.
+func Remove(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount netns %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove netns %s: %w", path, err)
+	}
+	return nil
+}
+
+func withHandle(nsPath string, fn func(*netlink.Handle) error) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink handle in %s: %w", nsPath, err)
+	}
+	defer h.Close()
+	return fn(h)
+}
+
+// LinkNames lists the names of the links in the netns at nsPath.
+func LinkNames(nsPath string) ([]string, error) {
+	var names []string
+	err := withHandle(nsPath, func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			names = append(names, l.Attrs().Name)
+		}
+		return nil
+	})
+	return names, err
+}
+
+// MoveToHost renames link ifName of the netns at nsPath to newName and moves
+// it into the host netns (the daemon's), where libnetwork will pick it up.
+// Moving drops the link's addresses and routes.
+func MoveToHost(nsPath, ifName, newName string) error {
+	host, err := netns.GetFromPid(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("open host netns: %w", err)
+	}
+	defer host.Close()
+	return withHandle(nsPath, func(h *netlink.Handle) error {
+		link, err := h.LinkByName(ifName)
+		if err != nil {
+			return fmt.Errorf("find %s in %s: %w", ifName, nsPath, err)
+		}
+		if err := h.LinkSetDown(link); err != nil {
+			return fmt.Errorf("set %s down: %w", ifName, err)
+		}
+		if err := h.LinkSetName(link, newName); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", ifName, newName, err)
+		}
+		if err := h.LinkSetNsFd(link, int(host)); err != nil {
+			return fmt.Errorf("move %s to the host netns: %w", newName, err)
+		}
+		return nil
+	})
+}
+
+// DeleteHostLink deletes a link of the host netns by name; a missing link is
+// not an error.
+func DeleteHostLink(name string) error {
+	if name == "" {
+		return nil
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("find link %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}

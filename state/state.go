@@ -1,0 +1,131 @@
+// Package state keeps what docker-cni must remember across restarts: address
+// pools, networks, endpoints and their CNI attachments, and IPAM
+// reservations.
+//
+// Records are written atomically (temp file, fsync, rename, fsync dir), one
+// file per record, so a crash leaves either the old or the new record. The
+// package knows nothing of Docker or CNI semantics; it stores what it is
+// given.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Get for a record that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Pool is an address pool handed to Docker by RequestPool.
+type Pool struct {
+	ID           string
+	AddressSpace string
+	// Subnet and Range (--ip-range, may be empty) are CIDRs.
+	Subnet string
+	Range  string `json:",omitempty"`
+	V6     bool
+	// Gateway is the pool's gateway address, without prefix length.
+	Gateway string
+	// CNINetwork is the name of the CNI network whose IPAM store the
+	// addresses come from; Bound says it is a conflist of the conf dir.
+	CNINetwork string
+	Bound      bool
+	// ConfFile is the bound conflist's path when the pool was made.
+	ConfFile string `json:",omitempty"`
+	// IPAMType is the IPAM plugin; CNIVersion the configuration's version.
+	IPAMType   string
+	CNIVersion string
+	// IPAMConf is the network configuration the IPAM plugin is run with to
+	// reserve and release this pool's addresses.
+	IPAMConf json.RawMessage
+	// NetworkID is set when CreateNetwork claims the pool.
+	NetworkID string `json:",omitempty"`
+	Created   time.Time
+}
+
+// Reservation is an address reserved in a CNI IPAM store for Docker.
+type Reservation struct {
+	// Key is PoolID + "|" + Address.
+	Key     string
+	PoolID  string
+	Address string
+	// OwnerID and IfName are the CNI container ID and interface name the
+	// address is reserved under in the IPAM store.
+	OwnerID string
+	IfName  string
+	// Name is the container name, when the engine sent it.
+	Name    string `json:",omitempty"`
+	Created time.Time
+}
+
+// Network is a Docker network served by the cni driver.
+type Network struct {
+	ID string
+	// CNINetwork is the conflist name; Bound says it lives in the conf dir
+	// (else docker-cni generated it).
+	CNINetwork string
+	Bound      bool
+	ConfFile   string `json:",omitempty"`
+	CNIVersion string
+	// Conflist is the chain as it was when the network was made.
+	Conflist json.RawMessage
+	// PoolIDs are docker-cni's pools; empty when Docker's IPAM serves it.
+	PoolIDs    []string `json:",omitempty"`
+	DockerIPAM bool
+	// Gateways are the per-family gateways the static IPAM override uses.
+	Gateways []string `json:",omitempty"`
+	Internal bool
+	// BridgeName is the bridge of a generated network, removed with it.
+	BridgeName string `json:",omitempty"`
+	Created    time.Time
+}
+
+// Endpoint is a Docker endpoint and, once joined, its CNI attachment.
+type Endpoint struct {
+	ID        string
+	NetworkID string
+	// Addresses are the CIDRs Docker's IPAM gave the endpoint.
+	Addresses []string
+	MAC       string `json:",omitempty"`
+	Created   time.Time
+
+	// Attachment is set by Join and cleared when DEL succeeds.
+	Attachment *Attachment `json:",omitempty"`
+}
+
+// Attachment is everything CNI DEL needs, recorded at ADD.
+type Attachment struct {
+	Mode       string
+	SandboxKey string
+	// NetNS is the netns the chain ran in (the sandbox, or a scratch netns).
+	NetNS       string
+	ScratchNS   string `json:",omitempty"`
+	ContainerID string
+	IfName      string
+	// HostIfName is the interface's temporary name in the host netns while
+	// it waits for libnetwork to move it (move mode).
+	HostIfName string         `json:",omitempty"`
+	Args       [][2]string    `json:",omitempty"`
+	Capability map[string]any `json:",omitempty"`
+	// Conflist is the exact list ADD ran (with the static IPAM override).
+	Conflist json.RawMessage
+	Result   json.RawMessage `json:",omitempty"`
+	Added    time.Time
+}
+
+// Table is a set of records of one kind, keyed by ID.
+type Table[T any] interface {
+	Get(id string) (*T, error)
+	Put(id string, rec *T) error
+	Delete(id string) error
+	List() ([]*T, error)
+}
+
+// Store groups the tables of docker-cni.
+type Store struct {
+	Pools        Table[Pool]
+	Reservations Table[Reservation]
+	Networks     Table[Network]
+	Endpoints    Table[Endpoint]
+}

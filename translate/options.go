@@ -1,0 +1,127 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/docker-cni/docker-cni/cnm"
+)
+
+// OptNetwork binds a Docker network to the CNI network (conflist) of that
+// name in the CNI conf dir. Docker hands IPAM options (--ipam-opt) to
+// RequestPool before the network driver sees -o options, so --ipam-opt is the
+// spelling that works alone; -o is accepted when it agrees.
+const OptNetwork = "cni.network"
+
+// NetworkOptions are the parsed options of a CreateNetwork request.
+type NetworkOptions struct {
+	// CNINetwork is the -o cni.network value, if any.
+	CNINetwork string
+	BridgeName string
+	MTU        int
+	Internal   bool
+	IPv6       bool
+}
+
+// knownGeneric lists the -o options the cni driver understands.
+var knownGeneric = map[string]bool{
+	OptNetwork:        true,
+	cnm.OptBridgeName: true,
+	cnm.OptMTU:        true,
+}
+
+// ParseNetworkOptions reads the Options of a CreateNetwork request. Unknown
+// -o options are refused by name rather than ignored.
+func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
+	var no NetworkOptions
+	var err error
+	if no.Internal, err = boolOpt(opts, cnm.OptInternal); err != nil {
+		return no, err
+	}
+	if no.IPv6, err = boolOpt(opts, cnm.OptEnableIPv6); err != nil {
+		return no, err
+	}
+	generic, _ := opts[cnm.OptGeneric].(map[string]any)
+	var unknown []string
+	for k, v := range generic {
+		if !knownGeneric[k] {
+			unknown = append(unknown, k)
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return no, fmt.Errorf("option %s: want a string, got %T", k, v)
+		}
+		switch k {
+		case OptNetwork:
+			no.CNINetwork = s
+		case cnm.OptBridgeName:
+			if err := ValidIfName(s); err != nil {
+				return no, fmt.Errorf("option %s: %w", k, err)
+			}
+			no.BridgeName = s
+		case cnm.OptMTU:
+			mtu, err := strconv.Atoi(s)
+			if err != nil || mtu < 68 || mtu > 65535 {
+				return no, fmt.Errorf("option %s: %q is not an MTU between 68 and 65535", k, s)
+			}
+			no.MTU = mtu
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return no, fmt.Errorf("option %s is not supported by the cni driver (supported: %s, %s, %s)",
+			strings.Join(unknown, ", "), OptNetwork, cnm.OptBridgeName, cnm.OptMTU)
+	}
+	return no, nil
+}
+
+func boolOpt(opts map[string]any, key string) (bool, error) {
+	switch v := opts[key].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	case string:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("option %s: %q is not a boolean", key, v)
+		}
+		return b, nil
+	default:
+		return false, fmt.Errorf("option %s: want a boolean, got %T", key, v)
+	}
+}
+
+// CheckBinding reconciles the two spellings of the binding option: poolBinding
+// comes from --ipam-opt cni.network (seen by RequestPool), netBinding from
+// -o cni.network (seen by CreateNetwork). dockerIPAM is true when Docker's own
+// IPAM driver serves the network.
+func CheckBinding(poolBinding, netBinding string, dockerIPAM bool) (string, error) {
+	switch {
+	case netBinding != "" && dockerIPAM:
+		return "", fmt.Errorf("network bound to CNI network %q must use --ipam-driver cni --ipam-opt %s=%s: "+
+			"Docker's built-in IPAM would hand out addresses that the CNI network's own IPAM store (and its pods) do not know about",
+			netBinding, OptNetwork, netBinding)
+	case netBinding != "" && poolBinding == "":
+		return "", fmt.Errorf("-o %s=%s needs --ipam-opt %s=%s as well: Docker asks the IPAM driver for the pool before the network driver sees -o options",
+			OptNetwork, netBinding, OptNetwork, netBinding)
+	case netBinding != "" && netBinding != poolBinding:
+		return "", fmt.Errorf("-o %s=%s disagrees with --ipam-opt %s=%s: give one (--ipam-opt is enough)",
+			OptNetwork, netBinding, OptNetwork, poolBinding)
+	}
+	return poolBinding, nil
+}
+
+// ValidIfName checks a Linux interface name.
+func ValidIfName(name string) error {
+	if name == "" || len(name) > 15 || name == "." || name == ".." {
+		return fmt.Errorf("%q is not a valid interface name (1 to 15 characters)", name)
+	}
+	if strings.ContainsAny(name, "/: \t\n") {
+		return fmt.Errorf("%q is not a valid interface name (no '/', ':' or spaces)", name)
+	}
+	return nil
+}
