@@ -10,6 +10,7 @@ package state
 
 import (
 	"encoding/json"
+
 	"errors"
 	"time"
 )

@@ -1,0 +1,196 @@
+// Command docker-cni is the daemon that lets Docker use CNI networks: it
+// serves Docker's remote network and IPAM driver protocols on one unix
+// socket and runs the node's CNI plugins. This file is wiring only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/driver"
+	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/sandbox"
+	"github.com/docker-cni/docker-cni/server"
+	"github.com/docker-cni/docker-cni/state"
+)
+
+const usage = `usage: docker-cni <command> [flags]
+
+commands:
+  serve     run the daemon (network driver and IPAM driver "cni")
+  version   print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "docker-cni:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "docker-cni", version)
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+type serveFlags struct {
+	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools string
+}
+
+func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.socket, "socket", "/run/docker/plugins/cni.sock", "plugin socket Docker discovers the driver by (its base name is the driver name)")
+	fs.StringVar(&f.confDir, "cni-conf-dir", "/etc/cni/net.d", "CNI conf dir searched for cni.network bindings")
+	fs.StringVar(&f.binDir, "cni-bin-dir", "/opt/cni/bin:/usr/lib/cni", "colon-separated CNI plugin dirs")
+	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/docker-cni", "state that survives restarts")
+	fs.StringVar(&f.cacheDir, "cni-cache-dir", "/var/lib/docker-cni/cache", "libcni cache dir of docker-cni's own (kept apart from other runtimes' GC)")
+	fs.StringVar(&f.runDir, "run-dir", "/run/docker-cni", "runtime dir (scratch netns)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("serve: unexpected arguments %v", fs.Args())
+	}
+	return f, nil
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	f, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	var pools []netip.Prefix
+	for _, s := range strings.Split(f.defaultPools, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil || !p.Addr().Is4() {
+			return fmt.Errorf("--default-address-pools: %q is not an IPv4 CIDR", s)
+		}
+		pools = append(pools, p.Masked())
+	}
+	for _, dir := range []string{f.stateDir, f.cacheDir, f.runDir, filepath.Dir(f.socket)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	store, err := state.Open(f.stateDir)
+	if err != nil {
+		return err
+	}
+	ipamNS := filepath.Join(f.runDir, "netns", "ipam")
+	if !sandbox.IsNetNS(ipamNS) {
+		sandbox.Remove(ipamNS)
+		if err := sandbox.Create(ipamNS); err != nil {
+			return fmt.Errorf("IPAM netns: %w", err)
+		}
+	}
+	binDirs := filepath.SplitList(f.binDir)
+	runner := cnirun.New(binDirs, f.cacheDir)
+	dataDir := filepath.Join(f.stateDir, "ipam")
+	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir},
+		store, runner, nsOps{}, log)
+	id := ipamdriver.New(ipamdriver.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: pools},
+		store, runner, log)
+
+	l, err := listenUnix(f.socket)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: server.New(nd, id, log), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("docker-cni serving", "version", version, "socket", f.socket, "cni_conf_dir", f.confDir,
+		"cni_bin_dir", f.binDir, "state_dir", f.stateDir, "cni_cache_dir", f.cacheDir)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", f.socket, err)
+	case <-ctx.Done():
+	}
+	// Endpoints stay as they are: containers keep their network, and the
+	// next start picks up the state.
+	log.Info("shutting down; live endpoints are kept")
+	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	os.Remove(f.socket)
+	return err
+}
+
+// listenUnix listens on path, replacing a stale socket file but refusing to
+// steal one a live daemon still serves.
+func listenUnix(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another process serves %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// nsOps adapts package sandbox to driver.Namespaces.
+type nsOps struct{}
+
+func (nsOps) IsNetNS(p string) bool                { return sandbox.IsNetNS(p) }
+func (nsOps) Create(p string) error                { return sandbox.Create(p) }
+func (nsOps) Remove(p string) error                { return sandbox.Remove(p) }
+func (nsOps) LinkNames(p string) ([]string, error) { return sandbox.LinkNames(p) }
+func (nsOps) MoveToHost(p, i, n string) error      { return sandbox.MoveToHost(p, i, n) }
+func (nsOps) DeleteHostLink(n string) error        { return sandbox.DeleteHostLink(n) }

@@ -1,0 +1,630 @@
+// Package driver serves Docker's remote network driver protocol. Join runs
+// the network's CNI chain (ADD) so the container gets an interface made by
+// the real plugins; Leave and DeleteEndpoint run DEL with exactly the
+// configuration and runtime conf ADD used.
+//
+// Handlers follow one shape: load state, translate, run CNI, persist, and
+// roll back what they made when a step fails. It never calls the Docker API
+// from a handler (dockerd may hold the container's lock while it calls us).
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/docker-cni/docker-cni/cniconf"
+	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/cnm"
+	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/state"
+	"github.com/docker-cni/docker-cni/translate"
+)
+
+// Namespaces is what the driver needs to do to network namespaces itself;
+// package sandbox implements it.
+type Namespaces interface {
+	IsNetNS(path string) bool
+	Create(path string) error
+	Remove(path string) error
+	LinkNames(nsPath string) ([]string, error)
+	MoveToHost(nsPath, ifName, newName string) error
+	DeleteHostLink(name string) error
+}
+
+// Config holds the facts the driver needs about the machine.
+type Config struct {
+	ConfDir string
+	// ScratchDir holds the scratch netns of move-mode joins.
+	ScratchDir string
+	// DataDir is host-local's store for generated networks (it must equal
+	// the IPAM driver's).
+	DataDir string
+}
+
+// Driver is the network driver.
+type Driver struct {
+	cfg   Config
+	store *state.Store
+	cni   cnirun.Runner
+	ns    Namespaces
+	log   *slog.Logger
+	now   func() time.Time
+	locks keyedMutex
+}
+
+// New returns a network driver.
+func New(cfg Config, store *state.Store, cni cnirun.Runner, ns Namespaces, log *slog.Logger) *Driver {
+	return &Driver{cfg: cfg, store: store, cni: cni, ns: ns, log: log, now: time.Now}
+}
+
+// keyedMutex serialises work on one key (a network or endpoint ID).
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+func (d *Driver) GetCapabilities(ctx context.Context, _ *struct{}) (*network.CapabilitiesResponse, error) {
+	return &network.CapabilitiesResponse{Scope: network.LocalScope, ConnectivityScope: network.LocalScope}, nil
+}
+
+// claimPools finds, for each pool Docker names in CreateNetwork, the
+// docker-cni pool not yet claimed by a network (the newest, if several).
+func (d *Driver) claimPools(data []*network.IPAMData) ([]*state.Pool, error) {
+	pools, err := d.store.Pools.List()
+	if err != nil {
+		return nil, fmt.Errorf("list pools: %w", err)
+	}
+	var out []*state.Pool
+	for _, dd := range data {
+		var best *state.Pool
+		for _, p := range pools {
+			if p.Subnet == dd.Pool && p.NetworkID == "" && (best == nil || p.Created.After(best.Created)) {
+				best = p
+			}
+		}
+		if best == nil {
+			return nil, fmt.Errorf("no unclaimed docker-cni pool for %s: was it requested from this daemon?", dd.Pool)
+		}
+		out = append(out, best)
+	}
+	return out, nil
+}
+
+// CreateNetwork binds the network to a CNI conflist (bound) or generates one.
+func (d *Driver) CreateNetwork(ctx context.Context, req *network.CreateNetworkRequest) (*struct{}, error) {
+	unlock := d.locks.lock(req.NetworkID)
+	defer unlock()
+	nw, err := d.createNetwork(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("create network %s: %w", translate.ShortID(req.NetworkID), err)
+	}
+	d.log.InfoContext(ctx, "network created", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork, "bound", nw.Bound, "bridge", nw.BridgeName)
+	return nil, nil
+}
+
+func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRequest) (*state.Network, error) {
+	opts, err := translate.ParseNetworkOptions(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	data := append(append([]*network.IPAMData{}, req.IPv4Data...), req.IPv6Data...)
+	ours, dockerIPAM := 0, 0
+	for _, dd := range data {
+		if dd.AddressSpace == ipamdriver.LocalSpace || dd.AddressSpace == ipamdriver.GlobalSpace {
+			ours++
+		} else {
+			dockerIPAM++
+		}
+	}
+	if ours > 0 && dockerIPAM > 0 {
+		return nil, errors.New("the IPv4 and IPv6 pools must both come from the cni IPAM driver")
+	}
+	var pools []*state.Pool
+	poolBinding := ""
+	if ours > 0 {
+		if pools, err = d.claimPools(data); err != nil {
+			return nil, err
+		}
+		for i, p := range pools {
+			b := ""
+			if p.Bound {
+				b = p.CNINetwork
+			}
+			if i > 0 && b != poolBinding {
+				return nil, fmt.Errorf("pools %s and %s come from different CNI networks", pools[0].ID, p.ID)
+			}
+			poolBinding = b
+		}
+	}
+	binding, err := translate.CheckBinding(poolBinding, opts.CNINetwork, dockerIPAM > 0)
+	if err != nil {
+		return nil, err
+	}
+	nw := &state.Network{ID: req.NetworkID, Internal: opts.Internal, DockerIPAM: dockerIPAM > 0, Created: d.now()}
+	for _, p := range pools {
+		nw.PoolIDs = append(nw.PoolIDs, p.ID)
+		nw.Gateways = append(nw.Gateways, p.Gateway)
+	}
+	if binding != "" {
+		if err := d.bind(nw, binding, opts); err != nil {
+			return nil, err
+		}
+	} else if err := d.generate(nw, req, pools, opts); err != nil {
+		return nil, err
+	}
+	if err := d.validate(ctx, nw); err != nil {
+		return nil, err
+	}
+	if err := d.store.Networks.Put(nw.ID, nw); err != nil {
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	for _, p := range pools {
+		p.NetworkID = nw.ID
+		if err := d.store.Pools.Put(p.ID, p); err != nil {
+			return nil, fmt.Errorf("save pool %s: %w", p.ID, err)
+		}
+	}
+	return nw, nil
+}
+
+func (d *Driver) bind(nw *state.Network, name string, opts translate.NetworkOptions) error {
+	switch {
+	case opts.BridgeName != "":
+		return fmt.Errorf("-o %s cannot be used with %s=%s: the conflist names its bridge", cnm.OptBridgeName, translate.OptNetwork, name)
+	case opts.MTU != 0:
+		return fmt.Errorf("-o %s cannot be used with %s=%s: the conflist sets the MTU", cnm.OptMTU, translate.OptNetwork, name)
+	case opts.Internal:
+		return fmt.Errorf("--internal cannot be used with %s=%s: the conflist decides routes and masquerading", translate.OptNetwork, name)
+	}
+	f, err := cniconf.Find(d.cfg.ConfDir, name)
+	if err != nil {
+		return err
+	}
+	pl, err := translate.ParseList(f.Bytes)
+	if err != nil {
+		return fmt.Errorf("CNI network %q (%s): %w", name, f.Path, err)
+	}
+	nw.CNINetwork, nw.Bound, nw.ConfFile, nw.CNIVersion, nw.Conflist = name, true, f.Path, pl.CNIVersion, f.Bytes
+	return nil
+}
+
+func (d *Driver) generate(nw *state.Network, req *network.CreateNetworkRequest, pools []*state.Pool, opts translate.NetworkOptions) error {
+	data := append(append([]*network.IPAMData{}, req.IPv4Data...), req.IPv6Data...)
+	if len(data) == 0 {
+		return errors.New("no address pool: docker-cni networks need IPAM")
+	}
+	var tps []translate.Pool
+	for i, dd := range data {
+		subnet, err := netip.ParsePrefix(dd.Pool)
+		if err != nil {
+			return fmt.Errorf("pool %q: %w", dd.Pool, err)
+		}
+		tp := translate.Pool{Subnet: subnet.Masked()}
+		if dd.Gateway != "" {
+			gw, err := netip.ParsePrefix(dd.Gateway)
+			if err != nil {
+				return fmt.Errorf("gateway %q: %w", dd.Gateway, err)
+			}
+			tp.Gateway = gw.Addr()
+		}
+		if i < len(pools) && pools[i].Range != "" {
+			tp.Range, _ = netip.ParsePrefix(pools[i].Range)
+		}
+		tps = append(tps, tp)
+	}
+	if nw.DockerIPAM {
+		nw.Gateways = nil
+		for _, tp := range tps {
+			nw.Gateways = append(nw.Gateways, tp.Gateway.String())
+		}
+	}
+	name := translate.GeneratedName(tps[0].Subnet)
+	if len(pools) > 0 {
+		name = pools[0].CNINetwork
+	}
+	bridge := opts.BridgeName
+	if bridge == "" {
+		bridge = translate.GeneratedBridgeName(nw.ID)
+	}
+	others, err := d.store.Networks.List()
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.BridgeName == bridge && o.ID != nw.ID {
+			return fmt.Errorf("bridge %s is already used by network %s", bridge, translate.ShortID(o.ID))
+		}
+	}
+	list, err := translate.GenerateConflist(translate.GenerateParams{
+		Name: name, BridgeName: bridge, MTU: opts.MTU, Internal: opts.Internal, Pools: tps, DataDir: d.cfg.DataDir,
+	})
+	if err != nil {
+		return err
+	}
+	nw.CNINetwork, nw.CNIVersion, nw.Conflist, nw.BridgeName = name, translate.DefaultCNIVersion, list, bridge
+	return nil
+}
+
+// validate checks that every plugin the network's joins will run exists.
+func (d *Driver) validate(ctx context.Context, nw *state.Network) error {
+	pl, err := translate.ParseList(nw.Conflist)
+	if err != nil {
+		return err
+	}
+	var probe []translate.StaticAddress
+	for _, g := range nw.Gateways {
+		if a, err := netip.ParseAddr(g); err == nil {
+			probe = append(probe, translate.StaticAddress{Address: netip.PrefixFrom(a, a.BitLen())})
+		}
+	}
+	list, err := pl.WithStaticIPAM(probe)
+	if err != nil {
+		return err
+	}
+	if err := d.cni.Validate(ctx, list); err != nil {
+		return fmt.Errorf("CNI network %q: %w", nw.CNINetwork, err)
+	}
+	return nil
+}
+
+// DeleteNetwork forgets a network, tearing down endpoints Docker did not
+// delete and the bridge of a generated network.
+func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRequest) (*struct{}, error) {
+	unlock := d.locks.lock(req.NetworkID)
+	defer unlock()
+	nw, err := d.store.Networks.Get(req.NetworkID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	eps, err := d.store.Endpoints.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range eps {
+		if ep.NetworkID != nw.ID {
+			continue
+		}
+		d.log.WarnContext(ctx, "deleting stale endpoint with its network", "network", translate.ShortID(nw.ID), "endpoint", translate.ShortID(ep.ID))
+		if _, err := d.DeleteEndpoint(ctx, &network.DeleteEndpointRequest{NetworkID: nw.ID, EndpointID: ep.ID}); err != nil {
+			return nil, fmt.Errorf("delete network %s: %w", translate.ShortID(nw.ID), err)
+		}
+	}
+	if nw.BridgeName != "" {
+		if err := d.ns.DeleteHostLink(nw.BridgeName); err != nil {
+			return nil, fmt.Errorf("delete network %s: %w", translate.ShortID(nw.ID), err)
+		}
+	}
+	if err := d.store.Networks.Delete(nw.ID); err != nil {
+		return nil, err
+	}
+	d.log.InfoContext(ctx, "network deleted", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork)
+	return nil, nil
+}
+
+// AllocateNetwork is a swarm (global scope) call.
+func (d *Driver) AllocateNetwork(ctx context.Context, req *network.AllocateNetworkRequest) (*network.AllocateNetworkResponse, error) {
+	return nil, errors.New("not supported: the cni driver is local scope; swarm networks cannot use it")
+}
+
+// FreeNetwork is a swarm (global scope) call.
+func (d *Driver) FreeNetwork(ctx context.Context, req *network.FreeNetworkRequest) (*struct{}, error) {
+	return nil, errors.New("not supported: the cni driver is local scope; swarm networks cannot use it")
+}
+
+// CreateEndpoint records the endpoint and the addresses IPAM gave it.
+func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
+	unlock := d.locks.lock(req.EndpointID)
+	defer unlock()
+	if _, err := d.store.Networks.Get(req.NetworkID); err != nil {
+		return nil, fmt.Errorf("create endpoint %s: network %s: %w", translate.ShortID(req.EndpointID), translate.ShortID(req.NetworkID), err)
+	}
+	ep := &state.Endpoint{ID: req.EndpointID, NetworkID: req.NetworkID, Created: d.now()}
+	if req.Interface != nil {
+		for _, a := range []string{req.Interface.Address, req.Interface.AddressIPv6} {
+			if a != "" {
+				ep.Addresses = append(ep.Addresses, a)
+			}
+		}
+		ep.MAC = req.Interface.MacAddress
+	}
+	if len(ep.Addresses) == 0 {
+		return nil, fmt.Errorf("create endpoint %s: no address from IPAM", translate.ShortID(req.EndpointID))
+	}
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		return nil, fmt.Errorf("create endpoint %s: save: %w", translate.ShortID(ep.ID), err)
+	}
+	return &network.CreateEndpointResponse{}, nil
+}
+
+// DeleteEndpoint tears down the endpoint's attachment if Leave did not, and
+// forgets it.
+func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpointRequest) (*struct{}, error) {
+	unlock := d.locks.lock(req.EndpointID)
+	defer unlock()
+	ep, err := d.store.Endpoints.Get(req.EndpointID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.detach(ctx, ep); err != nil {
+		return nil, fmt.Errorf("delete endpoint %s: %w", translate.ShortID(ep.ID), err)
+	}
+	if err := d.store.Endpoints.Delete(ep.ID); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// EndpointOperInfo reports the endpoint's CNI attachment.
+func (d *Driver) EndpointOperInfo(ctx context.Context, req *network.InfoRequest) (*cnm.EndpointOperInfoResponse, error) {
+	ep, err := d.store.Endpoints.Get(req.EndpointID)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", translate.ShortID(req.EndpointID), err)
+	}
+	v := map[string]any{"cni.addresses": ep.Addresses}
+	if a := ep.Attachment; a != nil {
+		v["cni.mode"], v["cni.ifname"], v["cni.containerid"] = a.Mode, a.IfName, a.ContainerID
+	}
+	return &cnm.EndpointOperInfoResponse{Value: v}, nil
+}
+
+// Join runs the network's CNI chain for the endpoint. When the sandbox netns
+// already exists (Docker Engine >= 28) the chain runs straight into it;
+// otherwise it runs in a scratch netns and the interface is handed to
+// libnetwork to move.
+func (d *Driver) Join(ctx context.Context, req *network.JoinRequest) (*cnm.JoinResponse, error) {
+	unlock := d.locks.lock(req.EndpointID)
+	defer unlock()
+	resp, err := d.join(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("join endpoint %s on network %s: %w", translate.ShortID(req.EndpointID), translate.ShortID(req.NetworkID), err)
+	}
+	return resp, nil
+}
+
+func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.JoinResponse, retErr error) {
+	nw, err := d.store.Networks.Get(req.NetworkID)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	ep, err := d.store.Endpoints.Get(req.EndpointID)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: %w", err)
+	}
+	if ep.Attachment != nil {
+		// A repeated Join (Docker retries on transport errors): start over.
+		if err := d.detach(ctx, ep); err != nil {
+			return nil, err
+		}
+	}
+	pl, err := translate.ParseList(nw.Conflist)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := staticAddresses(ep.Addresses, nw.Gateways)
+	if err != nil {
+		return nil, err
+	}
+	list, err := pl.WithStaticIPAM(addrs)
+	if err != nil {
+		return nil, err
+	}
+	att := &state.Attachment{SandboxKey: req.SandboxKey, ContainerID: ep.ID, Conflist: list, Added: d.now()}
+	if d.ns.IsNetNS(req.SandboxKey) {
+		names, err := d.ns.LinkNames(req.SandboxKey)
+		if err != nil {
+			return nil, err
+		}
+		att.Mode, att.NetNS, att.IfName = string(translate.JoinDirect), req.SandboxKey, translate.NextIfName(names)
+	} else {
+		scratch := filepath.Join(d.cfg.ScratchDir, translate.ShortID(ep.ID))
+		if err := d.ns.Remove(scratch); err != nil {
+			return nil, err
+		}
+		if err := d.ns.Create(scratch); err != nil {
+			return nil, fmt.Errorf("scratch netns: %w", err)
+		}
+		att.Mode, att.NetNS, att.ScratchNS, att.IfName = string(translate.JoinMove), scratch, scratch, "eth0"
+		att.HostIfName = translate.HostIfName(ep.ID)
+	}
+	// Record the attachment before ADD: if the daemon dies mid-ADD, DEL
+	// still knows what to undo.
+	ep.Attachment = att
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		d.ns.Remove(att.ScratchNS)
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			if err := d.detach(ctx, ep); err != nil {
+				d.log.ErrorContext(ctx, "roll back failed join", "endpoint", translate.ShortID(ep.ID), "err", err)
+			}
+		}
+	}()
+	log := d.log.With("network", translate.ShortID(nw.ID), "endpoint", translate.ShortID(ep.ID), "cni_network", nw.CNINetwork, "mode", att.Mode, "ifname", att.IfName)
+	res, err := d.cni.Add(ctx, list, runtimeConf(att))
+	if err != nil {
+		return nil, fmt.Errorf("cni ADD %s: %w", nw.CNINetwork, err)
+	}
+	if err := checkAddresses(res, att.IfName, addrs); err != nil {
+		return nil, fmt.Errorf("cni ADD %s: %w", nw.CNINetwork, err)
+	}
+	att.Result, _ = json.Marshal(res)
+	resp := translate.DirectJoinResponse()
+	if att.Mode == string(translate.JoinMove) {
+		if err := d.ns.DeleteHostLink(att.HostIfName); err != nil {
+			return nil, err
+		}
+		if err := d.ns.MoveToHost(att.ScratchNS, att.IfName, att.HostIfName); err != nil {
+			return nil, err
+		}
+		if resp, err = translate.MoveJoinResponse(res, att.IfName, att.HostIfName, nw.Internal); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	log.InfoContext(ctx, "joined", "sandbox", req.SandboxKey, "addresses", ep.Addresses)
+	return resp, nil
+}
+
+func staticAddresses(cidrs, gateways []string) ([]translate.StaticAddress, error) {
+	var out []translate.StaticAddress
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint address %q: %w", c, err)
+		}
+		sa := translate.StaticAddress{Address: p}
+		for _, g := range gateways {
+			if gw, err := netip.ParseAddr(g); err == nil && gw.Is4() == p.Addr().Is4() && p.Masked().Contains(gw) {
+				sa.Gateway = gw
+			}
+		}
+		out = append(out, sa)
+	}
+	return out, nil
+}
+
+// checkAddresses makes sure the container got exactly the addresses Docker
+// recorded, so that docker inspect tells the truth.
+func checkAddresses(res *current.Result, ifName string, want []translate.StaticAddress) error {
+	got := map[netip.Addr]bool{}
+	for _, ipc := range res.IPs {
+		if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok {
+			got[a.Unmap()] = true
+		}
+	}
+	for _, w := range want {
+		if !got[w.Address.Addr()] {
+			return fmt.Errorf("the chain did not configure %s on %s (result: %v)", w.Address, ifName, res.IPs)
+		}
+	}
+	return nil
+}
+
+// Leave runs CNI DEL for the endpoint's attachment.
+func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{}, error) {
+	unlock := d.locks.lock(req.EndpointID)
+	defer unlock()
+	ep, err := d.store.Endpoints.Get(req.EndpointID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.detach(ctx, ep); err != nil {
+		return nil, fmt.Errorf("leave endpoint %s on network %s: %w", translate.ShortID(ep.ID), translate.ShortID(ep.NetworkID), err)
+	}
+	return nil, nil
+}
+
+// detach runs DEL with the recorded configuration, removes what move mode
+// left in the host, and clears the attachment. It is safe to repeat, and
+// works when the sandbox netns is already gone.
+func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
+	att := ep.Attachment
+	if att == nil {
+		return nil
+	}
+	rt := runtimeConf(att)
+	if !d.ns.IsNetNS(rt.NetNS) {
+		rt.NetNS = ""
+	}
+	if err := d.cni.Del(ctx, att.Conflist, rt); err != nil {
+		return fmt.Errorf("cni DEL: %w", err)
+	}
+	if err := d.ns.DeleteHostLink(att.HostIfName); err != nil {
+		return err
+	}
+	if err := d.ns.Remove(att.ScratchNS); err != nil {
+		return err
+	}
+	ep.Attachment = nil
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	d.log.InfoContext(ctx, "detached", "endpoint", translate.ShortID(ep.ID), "mode", att.Mode, "ifname", att.IfName)
+	return nil
+}
+
+// DiscoverNew is a cluster discovery notification; local-scope networks
+// need none.
+func (d *Driver) DiscoverNew(ctx context.Context, _ *network.DiscoveryNotification) (*struct{}, error) {
+	return nil, nil
+}
+
+// DiscoverDelete is a cluster discovery notification; local-scope networks
+// need none.
+func (d *Driver) DiscoverDelete(ctx context.Context, _ *network.DiscoveryNotification) (*struct{}, error) {
+	return nil, nil
+}
+
+// ProgramExternalConnectivity is called for the endpoint that carries the
+// container's default route. Published ports are not handled yet.
+func (d *Driver) ProgramExternalConnectivity(ctx context.Context, req *network.ProgramExternalConnectivityRequest) (*struct{}, error) {
+	return nil, nil
+}
+
+// RevokeExternalConnectivity undoes ProgramExternalConnectivity.
+func (d *Driver) RevokeExternalConnectivity(ctx context.Context, req *network.RevokeExternalConnectivityRequest) (*struct{}, error) {
+	return nil, nil
+}
+
+// runtimeConf is the libcni runtime configuration an attachment was added
+// with; DEL must use the same.
+func runtimeConf(a *state.Attachment) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID:    a.ContainerID,
+		NetNS:          a.NetNS,
+		IfName:         a.IfName,
+		Args:           a.Args,
+		CapabilityArgs: a.Capability,
+	}
+}
