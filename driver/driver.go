@@ -40,7 +40,12 @@ type Namespaces interface {
 	LinkNames(nsPath string) ([]string, error)
 	MoveToHost(nsPath, ifName, newName string) error
 	DeleteHostLink(name string) error
+	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
 }
+
+// hostNetNS is the daemon's own netns, where libnetwork leaves an interface
+// it moved back out of a sandbox.
+const hostNetNS = "/proc/self/ns/net"
 
 // Config holds the facts the driver needs about the machine.
 type Config struct {
@@ -494,6 +499,11 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		return nil, fmt.Errorf("cni ADD %s: %w", nw.CNINetwork, err)
 	}
 	att.Result, _ = json.Marshal(res)
+	for _, iface := range res.Interfaces {
+		if iface.Name == att.IfName && iface.Sandbox != "" {
+			att.MAC = iface.Mac
+		}
+	}
 	resp := translate.DirectJoinResponse()
 	if att.Mode == string(translate.JoinMove) {
 		if err := d.ns.DeleteHostLink(att.HostIfName); err != nil {
@@ -571,10 +581,16 @@ func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{
 func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 	att := ep.Attachment
 	if att == nil {
-		return nil
+		// libnetwork may have moved a move-mode interface back to the host
+		// after Leave; it is ours to remove.
+		return d.ns.DeleteHostLink(translate.HostIfName(ep.ID))
 	}
 	rt := runtimeConf(att)
-	if !d.ns.IsNetNS(rt.NetNS) {
+	if att.Mode == string(translate.JoinMove) {
+		if err := d.reclaim(ctx, ep, att); err != nil {
+			return err
+		}
+	} else if !d.ns.IsNetNS(rt.NetNS) {
 		rt.NetNS = ""
 	}
 	if err := d.cni.Del(ctx, att.Conflist, rt); err != nil {
@@ -591,6 +607,41 @@ func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 		return fmt.Errorf("save: %w", err)
 	}
 	d.log.InfoContext(ctx, "detached", "endpoint", translate.ShortID(ep.ID), "mode", att.Mode, "ifname", att.IfName)
+	return nil
+}
+
+// reclaim gives a move-mode chain its interface back before DEL: libnetwork
+// moved and renamed it, and plugins (bridge's ipMasq teardown among them)
+// read the link's name and addresses in the netns ADD ran in to undo their
+// work. The link is looked for by MAC in the sandbox, then in the host.
+func (d *Driver) reclaim(ctx context.Context, ep *state.Endpoint, att *state.Attachment) error {
+	if !d.ns.IsNetNS(att.ScratchNS) {
+		if err := d.ns.Create(att.ScratchNS); err != nil {
+			return fmt.Errorf("scratch netns: %w", err)
+		}
+	}
+	if att.MAC == "" {
+		return nil
+	}
+	var addrs []netip.Prefix
+	for _, a := range ep.Addresses {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			addrs = append(addrs, p)
+		}
+	}
+	for _, from := range []string{att.SandboxKey, hostNetNS} {
+		if !d.ns.IsNetNS(from) {
+			continue
+		}
+		found, err := d.ns.Reclaim(from, att.MAC, att.ScratchNS, att.IfName, addrs)
+		if err != nil {
+			return fmt.Errorf("reclaim interface %s from %s: %w", att.MAC, from, err)
+		}
+		if found {
+			return nil
+		}
+	}
+	d.log.WarnContext(ctx, "interface already gone before DEL", "endpoint", translate.ShortID(ep.ID), "mac", att.MAC)
 	return nil
 }
 

@@ -8,9 +8,12 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -163,4 +166,76 @@ func DeleteHostLink(name string) error {
 		return fmt.Errorf("delete link %s: %w", name, err)
 	}
 	return nil
+}
+
+// Reclaim finds the link with hardware address mac in the netns at fromNS
+// and moves it into the netns at toNS, named newName, carrying addrs. It
+// reports whether such a link was found. Move-mode DEL uses it to give the
+// chain back the interface it made, under the name and with the addresses
+// it made it with, since plugins read those to undo their work.
+func Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error) {
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return false, fmt.Errorf("reclaim link: mac %q: %w", mac, err)
+	}
+	to, err := netns.GetFromPath(toNS)
+	if err != nil {
+		return false, fmt.Errorf("open netns %s: %w", toNS, err)
+	}
+	defer to.Close()
+	found := false
+	err = withHandle(fromNS, func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if bytes.Equal(l.Attrs().HardwareAddr, hw) {
+				found = true
+				if err := h.LinkSetDown(l); err != nil {
+					return err
+				}
+				return h.LinkSetNsFd(l, int(to))
+			}
+		}
+		return nil
+	})
+	if err != nil || !found {
+		return found, err
+	}
+	return true, withHandle(toNS, func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if !bytes.Equal(l.Attrs().HardwareAddr, hw) {
+				continue
+			}
+			if err := h.LinkSetName(l, newName); err != nil {
+				return fmt.Errorf("rename reclaimed link to %s: %w", newName, err)
+			}
+			for _, a := range addrs {
+				ipn := &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}
+				if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil && !errors.Is(err, unix.EEXIST) {
+					return fmt.Errorf("address %s on reclaimed link: %w", a, err)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("reclaimed link %s vanished from %s", mac, toNS)
+	})
+}
+
+// Ops is package sandbox as a value, for callers that take an interface.
+type Ops struct{}
+
+func (Ops) IsNetNS(p string) bool                { return IsNetNS(p) }
+func (Ops) Create(p string) error                { return Create(p) }
+func (Ops) Remove(p string) error                { return Remove(p) }
+func (Ops) LinkNames(p string) ([]string, error) { return LinkNames(p) }
+func (Ops) MoveToHost(p, i, n string) error      { return MoveToHost(p, i, n) }
+func (Ops) DeleteHostLink(n string) error        { return DeleteHostLink(n) }
+func (Ops) Reclaim(from, mac, to, name string, addrs []netip.Prefix) (bool, error) {
+	return Reclaim(from, mac, to, name, addrs)
 }

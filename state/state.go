@@ -106,7 +106,9 @@ type Attachment struct {
 	IfName      string
 	// HostIfName is the interface's temporary name in the host netns while
 	// it waits for libnetwork to move it (move mode).
-	HostIfName string         `json:",omitempty"`
+	HostIfName string `json:",omitempty"`
+	// MAC is the hardware address of the interface the chain made.
+	MAC        string         `json:",omitempty"`
 	Args       [][2]string    `json:",omitempty"`
 	Capability map[string]any `json:",omitempty"`
 	// Conflist is the exact list ADD ran (with the static IPAM override).

@@ -136,7 +136,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	runner := cnirun.New(binDirs, f.cacheDir)
 	dataDir := filepath.Join(f.stateDir, "ipam")
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir},
-		store, runner, nsOps{}, log)
+		store, runner, sandbox.Ops{}, log)
 	id := ipamdriver.New(ipamdriver.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: pools},
 		store, runner, log)
 
@@ -184,13 +184,3 @@ func listenUnix(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
-
-// nsOps adapts package sandbox to driver.Namespaces.
-type nsOps struct{}
-
-func (nsOps) IsNetNS(p string) bool                { return sandbox.IsNetNS(p) }
-func (nsOps) Create(p string) error                { return sandbox.Create(p) }
-func (nsOps) Remove(p string) error                { return sandbox.Remove(p) }
-func (nsOps) LinkNames(p string) ([]string, error) { return sandbox.LinkNames(p) }
-func (nsOps) MoveToHost(p, i, n string) error      { return sandbox.MoveToHost(p, i, n) }
-func (nsOps) DeleteHostLink(n string) error        { return sandbox.DeleteHostLink(n) }
