@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// daemon is the docker-cni daemon under test, with its own dirs.
+type daemon struct {
+	bin, socket, dir, confDir, stateDir, runDir string
+	cmd                                         *exec.Cmd
+	log                                         *os.File
+}
+
+func newDaemon(repo, driver string) (*daemon, error) {
+	dir, err := os.MkdirTemp("", "docker-cni-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{
+		bin:      filepath.Join(dir, "docker-cni"),
+		socket:   filepath.Join("/run/docker/plugins", driver+".sock"),
+		dir:      dir,
+		confDir:  filepath.Join(dir, "net.d"),
+		stateDir: filepath.Join(dir, "state"),
+		runDir:   filepath.Join("/run", "docker-cni-e2e", "daemon"),
+	}
+	if err := os.MkdirAll(d.confDir, 0o755); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", d.socket, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s is already served by another process (a docker-cni daemon?): stop it, or set E2E_DRIVER to test under another driver name", d.socket)
+	}
+	out, err := run(context.Background(), "go", "build", "-o", d.bin, filepath.Join(repo, "cmd", "docker-cni"))
+	if err != nil {
+		return nil, fmt.Errorf("build docker-cni: %v\n%s", err, out)
+	}
+	if d.log, err = os.Create(filepath.Join(dir, "daemon.log")); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *daemon) start() error {
+	d.cmd = exec.Command(d.bin, "serve",
+		"--socket", d.socket,
+		"--cni-conf-dir", d.confDir,
+		"--state-dir", d.stateDir,
+		"--cni-cache-dir", filepath.Join(d.stateDir, "cache"),
+		"--run-dir", d.runDir,
+		"--log-level", "debug")
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		return fmt.Errorf("start docker-cni: %w", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("unix", d.socket, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("docker-cni did not serve %s within 15s", d.socket)
+}
+
+// stop sends SIGTERM and waits.
+func (d *daemon) stop() {
+	if d == nil || d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+	d.cmd = nil
+}
+
+// kill9 kills the daemon without letting it clean up.
+func (d *daemon) kill9() {
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	d.cmd = nil
+}
+
+func (d *daemon) dumpLog(w io.Writer) {
+	if d == nil || d.log == nil {
+		return
+	}
+	b, _ := os.ReadFile(d.log.Name())
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	fmt.Fprintf(w, "---- docker-cni log (%s, tail) ----\n%s\n", d.log.Name(), b)
+}
+
+// logContains reports whether the daemon log holds s.
+func (d *daemon) logContains(s string) bool {
+	b, _ := os.ReadFile(d.log.Name())
+	return bytes.Contains(b, []byte(s))
+}
+
+// records reads the JSON records of one state table.
+func (d *daemon) records(table string) ([]map[string]any, error) {
+	entries, err := os.ReadDir(filepath.Join(d.stateDir, table))
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d.stateDir, table, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,203 @@
+// Package e2e drives real Docker engines and a real docker-cni daemon through
+// the docker CLI, as users do, with the real CNI plugins. It needs root. With
+// CI=true nothing here skips: an engine or daemon that cannot start fails the
+// run.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// engine is one Docker engine the suite runs against.
+type engine struct {
+	// name is used in subtest names; host is its DOCKER_HOST.
+	name, host string
+	// joinMode is the Join mode docker-cni must pick for it.
+	joinMode string
+	// net is the second octet block of the test subnets used on it, so
+	// that engines never share a subnet: 10.231.<net+k>.0/24.
+	net int
+}
+
+// suite is what TestMain set up for the tests.
+type suite struct {
+	repo    string
+	engines []engine
+	d       *daemon
+	// driver is the driver (and IPAM driver) name: the socket's base name.
+	driver string
+}
+
+var s suite
+
+const image = "docker-cni-test/busybox:latest"
+
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		if inCI() {
+			fmt.Fprintln(os.Stderr, "e2e: CI=true but not root: the end-to-end suite must run")
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "e2e: skipped: needs root (run `make test` as root)")
+		os.Exit(0)
+	}
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: setup failed:", err)
+		if s.d != nil {
+			s.d.stop()
+			s.d.dumpLog(os.Stderr)
+		}
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code != 0 {
+		s.d.dumpLog(os.Stderr)
+	}
+	s.d.stop()
+	os.Exit(code)
+}
+
+func setup() error {
+	_, file, _, _ := runtime.Caller(0)
+	s.repo = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	s.driver = "cni"
+	if v := os.Getenv("E2E_DRIVER"); v != "" {
+		s.driver = v
+	}
+	want := strings.Split(envOr("E2E_ENGINES", "debian,current"), ",")
+	for i, name := range want {
+		e := engine{name: name, net: 16 * i}
+		switch name {
+		case "debian":
+			e.joinMode = "move"
+		case "current":
+			e.joinMode = "direct"
+		default:
+			return fmt.Errorf("E2E_ENGINES: unknown engine %q (debian, current)", name)
+		}
+		script := filepath.Join(s.repo, "test", "engines", name+".sh")
+		if out, err := run(context.Background(), "bash", script, "start"); err != nil {
+			return fmt.Errorf("start engine %s: %v\n%s", name, err, out)
+		}
+		host, err := run(context.Background(), "bash", script, "host")
+		if err != nil {
+			return fmt.Errorf("engine %s host: %v", name, err)
+		}
+		e.host = strings.TrimSpace(host)
+		if out, err := run(context.Background(), "bash", filepath.Join(s.repo, "test", "engines", "image.sh"), e.host); err != nil {
+			return fmt.Errorf("test image on %s: %v\n%s", name, err, out)
+		}
+		s.engines = append(s.engines, e)
+	}
+	d, err := newDaemon(s.repo, s.driver)
+	if err != nil {
+		return err
+	}
+	s.d = d
+	return d.start()
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// run runs a command and returns its combined output.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// docker runs the docker CLI against an engine.
+func (e engine) docker(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.host)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// must runs the docker CLI and fails the test on error.
+func (e engine) must(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := e.docker(args...)
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// subnet is the /24 number k of this engine's test block.
+func (e engine) subnet(k int) string {
+	return fmt.Sprintf("10.231.%d.0/24", e.net+k)
+}
+
+// forEngine runs a test once per engine.
+func forEngine(t *testing.T, fn func(t *testing.T, e engine)) {
+	for _, e := range s.engines {
+		t.Run(e.name, func(t *testing.T) { fn(t, e) })
+	}
+}
+
+// uniq makes a name unique to this test and engine.
+func uniq(t *testing.T, e engine, base string) string {
+	return fmt.Sprintf("e2e-%s-%s-%d", e.name, base, time.Now().UnixNano()%100000)
+}
+
+// network creates a Docker network and removes it (and its containers) at
+// the end of the test.
+func (e engine) network(t *testing.T, name string, args ...string) {
+	t.Helper()
+	e.must(t, append(append([]string{"network", "create"}, args...), name)...)
+	t.Cleanup(func() {
+		if ids, _ := e.docker("ps", "-aq", "--filter", "network="+name); ids != "" {
+			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		e.docker("network", "rm", name)
+	})
+}
+
+// container runs a detached container that sleeps, removed at the end.
+func (e engine) container(t *testing.T, name string, args ...string) {
+	t.Helper()
+	a := append([]string{"run", "-d", "--name", name}, args...)
+	e.must(t, append(a, image, "sleep", "3600")...)
+	t.Cleanup(func() { e.docker("rm", "-f", name) })
+}
+
+// inspectIP is the IPv4 address docker inspect reports on a network.
+func (e engine) inspectIP(t *testing.T, ctr, network string) string {
+	t.Helper()
+	ip := e.must(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).IPAddress}}", network), ctr)
+	if net.ParseIP(ip) == nil {
+		t.Fatalf("docker inspect %s: no IP on %s: %q", ctr, network, ip)
+	}
+	return ip
+}
+
+// ping pings addr once from inside a container.
+func (e engine) ping(ctr, addr string) error {
+	out, err := e.docker("exec", ctr, "ping", "-c", "1", "-W", "3", addr)
+	if err != nil {
+		return fmt.Errorf("ping %s from %s: %v\n%s", addr, ctr, err, out)
+	}
+	return nil
+}
