@@ -137,6 +137,11 @@ func (d *Driver) boundPool(name string, req *ipam.RequestPoolRequest, want netip
 	if req.SubPool != "" {
 		return nil, fmt.Errorf("--ip-range cannot be used with %s=%s: the CNI network's own ranges decide", translate.OptNetwork, name)
 	}
+	if !want.IsValid() {
+		if err := d.checkRetryLoop(name, req.V6); err != nil {
+			return nil, err
+		}
+	}
 	f, err := cniconf.Find(d.cfg.ConfDir, name)
 	if err != nil {
 		return nil, err
@@ -165,6 +170,30 @@ func (d *Driver) boundPool(name string, req *ipam.RequestPoolRequest, want netip
 		CNIVersion: pl.CNIVersion,
 		IPAMConf:   conf,
 	}, nil
+}
+
+// retryWindow is how recent an unclaimed pool must be to count as part of
+// the same `docker network create`.
+const retryWindow = 30 * time.Second
+
+// checkRetryLoop stops Docker 20.10's pool loop. Without --subnet, that
+// engine checks the pool it got against the host's routes and, when it
+// overlaps (a bound network's bridge usually exists already), asks again,
+// releasing the pools only when it gives up. A bound network has one pool
+// per family, so a second request while the first is still unclaimed means
+// the engine is looping.
+func (d *Driver) checkRetryLoop(name string, v6 bool) error {
+	pools, err := d.store.Pools.List()
+	if err != nil {
+		return fmt.Errorf("list pools: %w", err)
+	}
+	for _, p := range pools {
+		if p.Bound && p.CNINetwork == name && p.V6 == v6 && p.NetworkID == "" && d.now().Sub(p.Created) < retryWindow {
+			return fmt.Errorf("CNI network %q's subnet %s is already routed on this host (its bridge exists), "+
+				"so this Docker engine asks for another pool: give the subnet explicitly with --subnet %s", name, p.Subnet, p.Subnet)
+		}
+	}
+	return nil
 }
 
 func (d *Driver) generatedPool(req *ipam.RequestPoolRequest, want netip.Prefix) (*state.Pool, error) {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,6 +106,14 @@ func bridgePorts(bridge string) []string {
 		out = append(out, e.Name())
 	}
 	return out
+}
+
+// freshBridge removes a bridge a test's conflist names, before the test
+// (a killed earlier run may have left it, and its route) and after it.
+func freshBridge(t *testing.T, name string) {
+	t.Helper()
+	run(t.Context(), "ip", "link", "del", name)
+	t.Cleanup(func() { run(context.Background(), "ip", "link", "del", name) })
 }
 
 func networkRecord(t *testing.T, id string) map[string]any {
@@ -224,7 +233,7 @@ func TestBoundNetwork(t *testing.T) {
 		cniName := fmt.Sprintf("e2e-%s-pods", e.name)
 		bridge := fmt.Sprintf("e2e-%s-br", e.name)
 		dataDir := filepath.Join(s.d.dir, "hostlocal-"+e.name)
-		t.Cleanup(func() { run(t.Context(), "ip", "link", "del", bridge) })
+		freshBridge(t, bridge)
 		writeConflist(t, "10-"+cniName+".conflist", podConflist(cniName, bridge, e.subnet(2), dataDir))
 
 		name := uniq(t, e, "bound")
@@ -246,7 +255,25 @@ func TestBoundNetwork(t *testing.T) {
 		if got := len(bridgePorts(bridge)); got != 2 {
 			t.Errorf("conflist bridge %s has %d ports, want 2", bridge, got)
 		}
-		e.must(t, "rm", "-f", c1, c2)
+		// With the conflist's bridge up, its subnet is routed on the host.
+		// Docker 20.10 then re-asks for a pool without --subnet; docker-cni
+		// stops the loop with advice. A current engine does not loop.
+		again := name + "-again"
+		out, err := e.docker("network", "create", "-d", s.driver, "--ipam-driver", s.driver, "--ipam-opt", "cni.network="+cniName, again)
+		if e.name == "debian" {
+			if err == nil || !strings.Contains(out, "give the subnet explicitly with --subnet "+e.subnet(2)) {
+				t.Errorf("second bound network without --subnet on 20.10: err %v, output %q; want the --subnet advice", err, out)
+			}
+		} else if err != nil {
+			t.Errorf("second bound network without --subnet: %v\n%s", err, out)
+		}
+		e.docker("network", "rm", again)
+		e.network(t, again, "-d", s.driver, "--ipam-driver", s.driver, "--ipam-opt", "cni.network="+cniName, "--subnet", e.subnet(2))
+		c3 := name + "-c3"
+		e.container(t, c3, "--network", again)
+		checkReach(t, e, c1, ip1, c3, e.inspectIP(t, c3, again))
+
+		e.must(t, "rm", "-f", c1, c2, c3)
 		for _, ip := range []string{ip1, ip2} {
 			if _, ok := storeOwner(dataDir, cniName, ip); ok {
 				t.Errorf("docker rm did not release %s from %s's store", ip, cniName)

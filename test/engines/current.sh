@@ -22,7 +22,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
 MOBY_VERSION=${MOBY_VERSION:-v2.0.0-beta.24}
@@ -36,9 +36,13 @@ SOCK=$RUN_DIR/docker.sock
 DOCKER_HOST_URL=unix://$SOCK
 EXEC_ROOT=$RUN_DIR/exec
 DATA_ROOT=/var/lib/docker-cni-e2e/current
-PIDFILE=$RUN_DIR/dockerd.pid
+# Written by dockerd itself (--pidfile).
+PIDFILE=$RUN_DIR/docker.pid
 CONFIG_FILE=$RUN_DIR/daemon.json
 CGROUP_PARENT=/docker-cni-e2e-current
+# Own default bridge (see do_start for why not --bridge=none).
+CUR_BRIDGE=${E2E_CURRENT_BRIDGE:-e2ecur0}
+CUR_BRIDGE_CIDR=${E2E_CURRENT_BRIDGE_CIDR:-10.239.254.1/24}
 RUNTIME_NAME=e2e-runc
 
 BUILD_LOG=$E2E_LOG_DIR/current-build.log
@@ -143,6 +147,19 @@ write_config() {
 EOF
 }
 
+# ensure_bridge: create the current engine's own default bridge interface
+# (dockerd -b NAME requires a non-docker0 bridge to exist already).
+ensure_bridge() {
+	command -v ip >/dev/null || die "ip (iproute2) not found"
+	if ! ip link show dev "$CUR_BRIDGE" >/dev/null 2>&1; then
+		ip link add name "$CUR_BRIDGE" type bridge || die "cannot create bridge $CUR_BRIDGE"
+	fi
+	if ! ip -4 -o addr show dev "$CUR_BRIDGE" | grep -qw "inet $CUR_BRIDGE_CIDR"; then
+		ip addr add "$CUR_BRIDGE_CIDR" dev "$CUR_BRIDGE" || die "cannot add $CUR_BRIDGE_CIDR to $CUR_BRIDGE"
+	fi
+	ip link set dev "$CUR_BRIDGE" up || die "cannot bring $CUR_BRIDGE up"
+}
+
 do_start() {
 	need_root
 	ensure_log_dir
@@ -161,6 +178,7 @@ do_start() {
 	mkdir -p "$RUN_DIR" "$EXEC_ROOT" "$DATA_ROOT"
 	rm -f "$PIDFILE" "$SOCK"
 	write_config
+	ensure_bridge
 
 	# shellcheck disable=SC2206
 	local -a extra=(${E2E_DOCKERD_EXTRA_ARGS:-})
@@ -170,7 +188,13 @@ do_start() {
 		--data-root "$DATA_ROOT"
 		--exec-root "$EXEC_ROOT"
 		--pidfile "$PIDFILE"
-		--bridge=none
+		# NOT --bridge=none: with it, moby deletes the host's "docker0" link at
+		# every start (removeDefaultBridgeInterface), i.e. the default bridge
+		# of Debian's 20.10 engine. Use a bridge of our own instead.
+		--bridge "$CUR_BRIDGE"
+		# Both engines flush/delete the shared DOCKER, DOCKER-ISOLATION-STAGE-*
+		# chains when they start (and nftables mode "cleans" 20.10's iptables
+		# rules), so this engine must not touch the firewall at all.
 		--iptables=false
 		--ip6tables=false
 		--ip-forward=false
@@ -187,11 +211,8 @@ do_start() {
 	PATH="$BIN_DIR:$PATH" nohup setsid "$BIN_DIR/dockerd" "${args[@]}" \
 		</dev/null >>"$DAEMON_LOG" 2>&1 &
 	local pid=$!
-	# dockerd writes --pidfile itself; write it now as well so 'stop' works
-	# even if it dies early.
-	echo "$pid" >"$PIDFILE"
 	wait_engine "$DOCKER_HOST_URL" "$pid" "$DAEMON_LOG" 60
-	echo "$pid" >"$PIDFILE"
+	[ "$(cat "$PIDFILE" 2>/dev/null)" = "$pid" ] || die "dockerd pid $pid answers but $PIDFILE says '$(cat "$PIDFILE" 2>/dev/null)'"
 	log "running (pid $pid) on $DOCKER_HOST_URL; log: $DAEMON_LOG"
 }
 
@@ -199,6 +220,10 @@ do_stop() {
 	need_root
 	stop_pid "$PIDFILE" "current dockerd"
 	rm -f "$SOCK"
+	# Remove our bridge when nothing is attached to it any more.
+	if [ -d "/sys/class/net/$CUR_BRIDGE/brif" ] && [ -z "$(ls -A "/sys/class/net/$CUR_BRIDGE/brif")" ]; then
+		ip link del dev "$CUR_BRIDGE" 2>/dev/null || true
+	fi
 }
 
 case "${1:-}" in

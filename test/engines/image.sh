@@ -8,16 +8,16 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
 IMAGE=${E2E_TEST_IMAGE:-docker-cni-test/busybox:latest}
 BUSYBOX=${E2E_BUSYBOX:-/bin/busybox}
 
-[ $# -eq 1 ] && [ -n "$1" ] || {
+if [ $# -ne 1 ] || [ -z "$1" ]; then
 	echo "usage: $0 <DOCKER_HOST>   (e.g. unix:///var/run/docker.sock)" >&2
 	exit 2
-}
+fi
 export DOCKER_HOST=$1
 
 command -v docker >/dev/null || die "docker CLI not found"
@@ -30,7 +30,8 @@ fi
 
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (apt-get install busybox-static)"
 # A dynamically linked busybox would need the host's libc in the rootfs.
-if file_out=$(LC_ALL=C ldd "$BUSYBOX" 2>&1) && ! grep -q 'not a dynamic executable\|statically linked' <<<"$file_out"; then
+# (ldd exits non-zero for a static binary.)
+if ldd_out=$(LC_ALL=C ldd "$BUSYBOX" 2>&1) && ! grep -q 'statically linked' <<<"$ldd_out"; then
 	die "$BUSYBOX is dynamically linked; install busybox-static"
 fi
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
 PACKAGES=(
@@ -31,6 +31,14 @@ fi
 
 log "installing: ${missing[*]} (log: $LOGF)"
 export DEBIAN_FRONTEND=noninteractive
+# Keep the packages' maintainer scripts from starting services (docker.io
+# ships a sysvinit script): the engines are started by debian.sh/current.sh.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$POLICY"
+	chmod 755 "$POLICY"
+	trap 'rm -f "$POLICY"' EXIT
+fi
 {
 	echo "=== $(date -Is) apt-get update"
 	apt-get update
@@ -40,6 +48,4 @@ export DEBIAN_FRONTEND=noninteractive
 	tail_log "$LOGF"
 	die "apt-get failed installing: ${missing[*]}; see $LOGF"
 }
-# Debian's docker.io/containerd postinst would start services through
-# systemd; there is none here, so nothing is left running by this script.
 log "installed: ${missing[*]}"

@@ -14,12 +14,17 @@ ensure_log_dir() {
 	mkdir -p "$E2E_LOG_DIR" || die "cannot create log dir $E2E_LOG_DIR"
 }
 
-# tail_log FILE [N]: print the last N lines of FILE to stderr, framed.
+# tail_log FILE [N]: print to stderr the last N lines of FILE, starting no
+# earlier than the last "=== " marker line (the start of the latest run).
 tail_log() {
 	local f=$1 n=${2:-40}
 	{
-		echo "----- last $n lines of $f -----"
-		tail -n "$n" "$f" 2>/dev/null || echo "(no log)"
+		echo "----- last lines (max $n) of $f -----"
+		if [ -r "$f" ]; then
+			tac "$f" | sed '/^=== /q' | tac | tail -n "$n"
+		else
+			echo "(no log)"
+		fi
 		echo "----- end of $f -----"
 	} >&2
 }
