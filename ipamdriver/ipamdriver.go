@@ -176,8 +176,8 @@ func (d *Driver) boundPool(name string, req *ipam.RequestPoolRequest, want netip
 // the same `docker network create`.
 const retryWindow = 30 * time.Second
 
-// checkRetryLoop stops Docker 20.10's pool loop. Without --subnet, that
-// engine checks the pool it got against the host's routes and, when it
+// checkRetryLoop stops Docker's pool loop. Without --subnet, Docker checks
+// the pool a remote IPAM driver gave against the host's routes and, when it
 // overlaps (a bound network's bridge usually exists already), asks again,
 // releasing the pools only when it gives up. A bound network has one pool
 // per family, so a second request while the first is still unclaimed means
@@ -190,7 +190,7 @@ func (d *Driver) checkRetryLoop(name string, v6 bool) error {
 	for _, p := range pools {
 		if p.Bound && p.CNINetwork == name && p.V6 == v6 && p.NetworkID == "" && d.now().Sub(p.Created) < retryWindow {
 			return fmt.Errorf("CNI network %q's subnet %s is already routed on this host (its bridge exists), "+
-				"so this Docker engine asks for another pool: give the subnet explicitly with --subnet %s", name, p.Subnet, p.Subnet)
+				"so Docker asks for another pool: give the subnet explicitly with --subnet %s", name, p.Subnet, p.Subnet)
 		}
 	}
 	return nil

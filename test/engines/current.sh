@@ -7,10 +7,15 @@
 #   build   build dockerd + docker-proxy (github.com/moby/moby/v2) and runc
 #           (github.com/opencontainers/runc, -tags seccomp) into
 #           /var/cache/docker-cni/engines/<moby-version>/; no-op when cached.
-#   start   build if needed, then start dockerd (it manages its own
-#           containerd, Debian's /usr/bin/containerd) unless already running.
+#   start   build if needed, then start dockerd unless already running.
+#           dockerd manages its own containerd (Debian's /usr/bin/containerd,
+#           socket <exec-root>/containerd/containerd.sock); the built runc is
+#           the default runtime ("e2e-runc"). Firewall untouched
+#           (--iptables=false --ip6tables=false) and its default bridge is
+#           its own interface e2ecur0 (10.239.254.1/24), not docker0; see the
+#           comments at the dockerd flags for why.
 #   stop    stop the dockerd this script started (pidfile); its containerd
-#           exits with it.
+#           exits with it. Removes e2ecur0 when nothing is attached.
 #   status  exit 0 when the engine answers, 1 otherwise.
 #   host    print the DOCKER_HOST value.
 #
@@ -18,6 +23,7 @@
 #   MOBY_VERSION (v2.0.0-beta.24), RUNC_VERSION (v1.5.2),
 #   E2E_CACHE_ROOT (/var/cache/docker-cni/engines),
 #   E2E_DOCKERD_EXTRA_ARGS (extra dockerd flags, word-split),
+#   E2E_CURRENT_BRIDGE (e2ecur0), E2E_CURRENT_BRIDGE_CIDR (10.239.254.1/24),
 #   E2E_LOG_DIR (/var/log/docker-cni-e2e).
 set -euo pipefail
 
@@ -111,8 +117,9 @@ do_build() {
 
 	"$stage/dockerd" --version >>"$BUILD_LOG" 2>&1 || die "built dockerd does not run; see $BUILD_LOG"
 	"$stage/runc" --version >>"$BUILD_LOG" 2>&1 || die "built runc does not run; see $BUILD_LOG"
-	"$stage/runc" features 2>/dev/null | grep -q '"enabled": true' ||
-		die "built runc reports seccomp disabled (libseccomp not linked?)"
+	# runc prints a "libseccomp: X.Y.Z" line only when built with seccomp.
+	"$stage/runc" --version | grep -q '^libseccomp:' ||
+		die "built runc has no seccomp support (libseccomp not linked?)"
 
 	end=$(date +%s)
 	printf '%s\n' "$STAMP" >"$stage/STAMP"
