@@ -22,6 +22,7 @@ import (
 
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/driver"
+	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/ipamdriver"
 	"github.com/docker-cni/docker-cni/sandbox"
 	"github.com/docker-cni/docker-cni/server"
@@ -67,7 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 type serveFlags struct {
-	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools string
+	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools, dockerHosts string
+	reconcileEvery                                                                           time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -82,6 +84,12 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.runDir, "run-dir", "/run/docker-cni", "runtime dir (scratch netns)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
+	defHost := os.Getenv("DOCKER_HOST")
+	if defHost == "" {
+		defHost = "unix:///var/run/docker.sock"
+	}
+	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
+	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -140,6 +148,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	id := ipamdriver.New(ipamdriver.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: pools},
 		store, runner, log)
 
+	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
+	if err != nil {
+		return err
+	}
+	if f.reconcileEvery > 0 {
+		go reconcileLoop(ctx, log, nd, engines, id, f.reconcileEvery)
+	}
+
 	l, err := listenUnix(f.socket)
 	if err != nil {
 		return err
@@ -163,6 +179,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	os.Remove(f.socket)
 	return err
 }
+
+// reconcileLoop drops, now and then, what Docker removed without telling
+// docker-cni.
+func reconcileLoop(ctx context.Context, log *slog.Logger, nd *driver.Driver, engines *engine.Engines, pools driver.PoolReleaser, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := nd.Reconcile(ctx, engines, pools, reconcileMinAge); err != nil {
+			log.Error("reconcile with Docker", "hosts", engines.Hosts(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// reconcileMinAge keeps the reconciler off networks still being created.
+const reconcileMinAge = 30 * time.Second
 
 // listenUnix listens on path, replacing a stale socket file but refusing to
 // steal one a live daemon still serves.

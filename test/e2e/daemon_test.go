@@ -18,6 +18,7 @@ import (
 // daemon is the docker-cni daemon under test, with its own dirs.
 type daemon struct {
 	bin, socket, dir, confDir, stateDir, runDir string
+	hosts                                       []string
 	cmd                                         *exec.Cmd
 	log                                         *os.File
 }
@@ -59,7 +60,9 @@ func (d *daemon) start() error {
 		"--state-dir", d.stateDir,
 		"--cni-cache-dir", filepath.Join(d.stateDir, "cache"),
 		"--run-dir", d.runDir,
-		"--log-level", "debug")
+		"--log-level", "debug",
+		"--docker-host", strings.Join(d.hosts, ","),
+		"--reconcile-interval", "2s")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {

@@ -105,6 +105,9 @@ func setup() error {
 	if err != nil {
 		return err
 	}
+	for _, e := range s.engines {
+		d.hosts = append(d.hosts, e.host)
+	}
 	s.d = d
 	return d.start()
 }

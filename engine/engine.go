@@ -1,0 +1,75 @@
+// Package engine asks the Docker engines that use docker-cni whether the
+// networks docker-cni remembers still exist. Only the background reconciler
+// uses it: a plugin handler must never call the Docker API, since dockerd
+// may hold locks while it waits for the handler.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+)
+
+// Liveness is what the engines say of a network.
+type Liveness int
+
+const (
+	// Unknown: some engine could not be asked.
+	Unknown Liveness = iota
+	// Alive: some engine has the network.
+	Alive
+	// Gone: every engine answered and none has it.
+	Gone
+)
+
+func (l Liveness) String() string {
+	return [...]string{"unknown", "alive", "gone"}[l]
+}
+
+// Engines is the set of Docker engines docker-cni serves.
+type Engines struct {
+	hosts   []string
+	clients []*client.Client
+}
+
+// New returns Engines for the given DOCKER_HOST values.
+func New(hosts []string) (*Engines, error) {
+	e := &Engines{hosts: hosts}
+	for _, h := range hosts {
+		c, err := client.NewClientWithOpts(client.WithHost(h), client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, fmt.Errorf("docker host %s: %w", h, err)
+		}
+		e.clients = append(e.clients, c)
+	}
+	return e, nil
+}
+
+// Hosts lists the engines' addresses.
+func (e *Engines) Hosts() []string { return e.hosts }
+
+// Network asks every engine for the network with the given ID.
+func (e *Engines) Network(ctx context.Context, id string) (Liveness, error) {
+	gone := 0
+	var firstErr error
+	for i, c := range e.clients {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.NetworkInspect(cctx, id, network.InspectOptions{})
+		cancel()
+		switch {
+		case err == nil:
+			return Alive, nil
+		case client.IsErrNotFound(err):
+			gone++
+		case firstErr == nil:
+			firstErr = fmt.Errorf("ask %s for network %.12s: %w", e.hosts[i], id, err)
+		}
+	}
+	if gone == len(e.clients) && gone > 0 {
+		return Gone, nil
+	}
+	return Unknown, firstErr
+}
