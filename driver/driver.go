@@ -41,6 +41,7 @@ type Namespaces interface {
 	MoveToHost(nsPath, ifName, newName string) error
 	DeleteHostLink(name string) error
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
+	DefaultRoutes(nsPath string) (v4, v6 bool, err error)
 }
 
 // hostNetNS is the daemon's own netns, where libnetwork leaves an interface
@@ -465,6 +466,14 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 			return nil, err
 		}
 		att.Mode, att.NetNS, att.IfName = string(translate.JoinDirect), req.SandboxKey, translate.NextIfName(names)
+		has4, has6, err := d.ns.DefaultRoutes(req.SandboxKey)
+		if err != nil {
+			return nil, err
+		}
+		if list, err = translate.WithoutDefaultRoutes(list, has4, has6); err != nil {
+			return nil, err
+		}
+		att.Conflist = list
 	} else {
 		scratch := filepath.Join(d.cfg.ScratchDir, translate.ShortID(ep.ID))
 		if err := d.ns.Remove(scratch); err != nil {

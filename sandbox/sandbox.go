@@ -239,3 +239,34 @@ func (Ops) DeleteHostLink(n string) error        { return DeleteHostLink(n) }
 func (Ops) Reclaim(from, mac, to, name string, addrs []netip.Prefix) (bool, error) {
 	return Reclaim(from, mac, to, name, addrs)
 }
+
+// DefaultRoutes reports whether the netns at nsPath has an IPv4 and an IPv6
+// default route.
+func DefaultRoutes(nsPath string) (v4, v6 bool, err error) {
+	err = withHandle(nsPath, func(h *netlink.Handle) error {
+		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+			routes, err := h.RouteList(nil, fam)
+			if err != nil {
+				return err
+			}
+			for _, r := range routes {
+				if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+					if fam == netlink.FAMILY_V4 {
+						v4 = true
+					} else {
+						v6 = true
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return v4, v6, err
+}
+
+func isZeroMask(m net.IPMask) bool {
+	ones, _ := m.Size()
+	return ones == 0
+}
+
+func (Ops) DefaultRoutes(p string) (bool, bool, error) { return DefaultRoutes(p) }

@@ -259,3 +259,46 @@ func (pl *ParsedList) Subnets() []netip.Prefix {
 	}
 	return out
 }
+
+// WithoutDefaultRoutes drops the default routes of the given families from
+// the main plugin's ipam routes. A direct-mode Join into a sandbox that
+// already has a default route uses it: a second one would fail the ADD, and
+// the container keeps the default route of the network it joined first.
+func WithoutDefaultRoutes(list []byte, v4, v6 bool) ([]byte, error) {
+	if !v4 && !v6 {
+		return list, nil
+	}
+	pl, err := ParseList(list)
+	if err != nil {
+		return nil, err
+	}
+	ipam, err := pl.IPAM()
+	if err != nil {
+		return nil, err
+	}
+	routes, _ := ipam["routes"].([]any)
+	var kept []any
+	for _, r := range routes {
+		m, _ := r.(map[string]any)
+		dst, _ := m["dst"].(string)
+		p, err := netip.ParsePrefix(dst)
+		if err == nil && p.Bits() == 0 && ((p.Addr().Is4() && v4) || (p.Addr().Is6() && v6)) {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	ipam["routes"] = kept
+	if kept == nil {
+		delete(ipam, "routes")
+	}
+	out := make(map[string]any, len(pl.raw))
+	for k, v := range pl.raw {
+		out[k] = v
+	}
+	plugins := make([]any, len(pl.plugins))
+	for i, p := range pl.plugins {
+		plugins[i] = p
+	}
+	out["plugins"] = plugins
+	return json.Marshal(out)
+}
