@@ -24,18 +24,19 @@ type Runner interface {
 	// Validate checks that every plugin of a conflist exists and supports
 	// the list's CNI version.
 	Validate(ctx context.Context, list []byte) error
-	// IPAMAdd runs an IPAM plugin's ADD with netconf to reserve an address.
-	IPAMAdd(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) (*current.Result, error)
-	// IPAMDel runs an IPAM plugin's DEL to release what IPAMAdd reserved.
-	IPAMDel(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) error
+	// PluginAdd runs one plugin's ADD on its own: an IPAM plugin reserving
+	// an address, or portmap publishing ports for an attachment.
+	PluginAdd(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) (*current.Result, error)
+	// PluginDel runs one plugin's DEL to undo PluginAdd.
+	PluginDel(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) error
 }
 
-// IPAMArgs identify a reservation in an IPAM store.
-type IPAMArgs struct {
+// PluginArgs are the CNI_* arguments of a single plugin run.
+type PluginArgs struct {
 	ContainerID string
 	IfName      string
-	// NetNS is passed as CNI_NETNS: IPAM plugins require one but host-local
-	// does not use it.
+	// NetNS is passed as CNI_NETNS: plugins require one for ADD even when,
+	// like host-local, they do not use it.
 	NetNS string
 }
 
@@ -104,7 +105,7 @@ func (l *LibCNI) Validate(ctx context.Context, list []byte) error {
 	return nil
 }
 
-func (l *LibCNI) ipamArgs(cmd string, a IPAMArgs) *invoke.Args {
+func (l *LibCNI) pluginArgs(cmd string, a PluginArgs) *invoke.Args {
 	return &invoke.Args{
 		Command:     cmd,
 		ContainerID: a.ContainerID,
@@ -114,34 +115,34 @@ func (l *LibCNI) ipamArgs(cmd string, a IPAMArgs) *invoke.Args {
 	}
 }
 
-func (l *LibCNI) findIPAM(ipamType string) (string, error) {
-	p, err := invoke.FindInPath(ipamType, l.BinDirs)
+func (l *LibCNI) findPlugin(pluginType string) (string, error) {
+	p, err := invoke.FindInPath(pluginType, l.BinDirs)
 	if err != nil {
-		return "", fmt.Errorf("IPAM plugin %q not found in %s", ipamType, strings.Join(l.BinDirs, ":"))
+		return "", fmt.Errorf("plugin %q not found in %s", pluginType, strings.Join(l.BinDirs, ":"))
 	}
 	return p, nil
 }
 
-func (l *LibCNI) IPAMAdd(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) (*current.Result, error) {
+func (l *LibCNI) PluginAdd(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) (*current.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	path, err := l.findIPAM(ipamType)
+	path, err := l.findPlugin(pluginType)
 	if err != nil {
 		return nil, err
 	}
-	res, err := invoke.ExecPluginWithResult(ctx, path, netconf, l.ipamArgs("ADD", a), l.exec)
+	res, err := invoke.ExecPluginWithResult(ctx, path, netconf, l.pluginArgs("ADD", a), l.exec)
 	if err != nil {
 		return nil, err
 	}
 	return current.NewResultFromResult(res)
 }
 
-func (l *LibCNI) IPAMDel(ctx context.Context, ipamType string, netconf []byte, a IPAMArgs) error {
+func (l *LibCNI) PluginDel(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) error {
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	path, err := l.findIPAM(ipamType)
+	path, err := l.findPlugin(pluginType)
 	if err != nil {
 		return err
 	}
-	return invoke.ExecPluginWithoutResult(ctx, path, netconf, l.ipamArgs("DEL", a), l.exec)
+	return invoke.ExecPluginWithoutResult(ctx, path, netconf, l.pluginArgs("DEL", a), l.exec)
 }

@@ -42,6 +42,8 @@ type Namespaces interface {
 	DeleteHostLink(name string) error
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
 	DefaultRoutes(nsPath string) (v4, v6 bool, err error)
+	// HostPortFree reports whether a host port can be bound.
+	HostPortFree(translate.PortKey) bool
 }
 
 // hostNetNS is the daemon's own netns, where libnetwork leaves an interface
@@ -67,6 +69,8 @@ type Driver struct {
 	log   *slog.Logger
 	now   func() time.Time
 	locks keyedMutex
+	// pubMu serialises host port choice across endpoints.
+	pubMu sync.Mutex
 }
 
 // New returns a network driver.
@@ -378,6 +382,12 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 	if len(ep.Addresses) == 0 {
 		return nil, fmt.Errorf("create endpoint %s: no address from IPAM", translate.ShortID(req.EndpointID))
 	}
+	if _, err := translate.ParsePortBindings(req.Options); err != nil {
+		return nil, fmt.Errorf("create endpoint %s: %w", translate.ShortID(req.EndpointID), err)
+	}
+	if raw, ok := req.Options[cnm.OptPortMap]; ok && raw != nil {
+		ep.PortBindings, _ = json.Marshal(raw)
+	}
 	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
 		return nil, fmt.Errorf("create endpoint %s: save: %w", translate.ShortID(ep.ID), err)
 	}
@@ -460,6 +470,7 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		return nil, err
 	}
 	att := &state.Attachment{SandboxKey: req.SandboxKey, ContainerID: ep.ID, Conflist: list, Added: d.now()}
+	carriesDefault := false
 	if d.ns.IsNetNS(req.SandboxKey) {
 		names, err := d.ns.LinkNames(req.SandboxKey)
 		if err != nil {
@@ -470,6 +481,7 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		if err != nil {
 			return nil, err
 		}
+		carriesDefault = !has4 && !nw.Internal && pl.HasDefaultRoute(false)
 		if list, err = translate.WithoutDefaultRoutes(list, has4, has6); err != nil {
 			return nil, err
 		}
@@ -507,7 +519,13 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 	if err := checkAddresses(res, att.IfName, addrs); err != nil {
 		return nil, fmt.Errorf("cni ADD %s: %w", nw.CNINetwork, err)
 	}
-	att.Result, _ = json.Marshal(res)
+	// Kept in the list's own version: it is the prevResult of later
+	// single-plugin runs (portmap), which parse only their versions.
+	vres, err := res.GetAsVersion(pl.CNIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("cni ADD %s: result as version %s: %w", nw.CNINetwork, pl.CNIVersion, err)
+	}
+	att.Result, _ = json.Marshal(vres)
 	for _, iface := range res.Interfaces {
 		if iface.Name == att.IfName && iface.Sandbox != "" {
 			att.MAC = iface.Mac
@@ -527,6 +545,16 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 	}
 	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
 		return nil, fmt.Errorf("save: %w", err)
+	}
+	// Ports are published on the one network that carries the container's
+	// default route. In direct mode that is known now; in move mode Docker
+	// says so with ProgramExternalConnectivity.
+	if bindings, _ := translate.ParsePortBindings(req.Options); len(bindings) > 0 && att.Mode == string(translate.JoinDirect) {
+		if !carriesDefault {
+			log.InfoContext(ctx, "ports not published here: this network does not carry the container's default route")
+		} else if err := d.publish(ctx, ep, bindings); err != nil {
+			return nil, err
+		}
 	}
 	log.InfoContext(ctx, "joined", "sandbox", req.SandboxKey, "addresses", ep.Addresses)
 	return resp, nil
@@ -593,6 +621,9 @@ func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 		// libnetwork may have moved a move-mode interface back to the host
 		// after Leave; it is ours to remove.
 		return d.ns.DeleteHostLink(translate.HostIfName(ep.ID))
+	}
+	if err := d.unpublish(ctx, ep); err != nil {
+		return err
 	}
 	rt := runtimeConf(att)
 	if att.Mode == string(translate.JoinMove) {
@@ -667,14 +698,139 @@ func (d *Driver) DiscoverDelete(ctx context.Context, _ *network.DiscoveryNotific
 }
 
 // ProgramExternalConnectivity is called for the endpoint that carries the
-// container's default route. Published ports are not handled yet.
+// container's default route: its published ports are set up here (move
+// mode; direct-mode joins publish at Join, as Docker only calls this for an
+// endpoint that returned a gateway).
 func (d *Driver) ProgramExternalConnectivity(ctx context.Context, req *network.ProgramExternalConnectivityRequest) (*struct{}, error) {
+	unlock := d.locks.lock(req.EndpointID)
+	defer unlock()
+	ep, err := d.store.Endpoints.Get(req.EndpointID)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", translate.ShortID(req.EndpointID), err)
+	}
+	bindings, err := translate.ParsePortBindings(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.publish(ctx, ep, bindings); err != nil {
+		return nil, fmt.Errorf("endpoint %s on network %s: %w", translate.ShortID(ep.ID), translate.ShortID(ep.NetworkID), err)
+	}
 	return nil, nil
 }
 
-// RevokeExternalConnectivity undoes ProgramExternalConnectivity.
+// RevokeExternalConnectivity withdraws the endpoint's published ports.
 func (d *Driver) RevokeExternalConnectivity(ctx context.Context, req *network.RevokeExternalConnectivityRequest) (*struct{}, error) {
+	unlock := d.locks.lock(req.EndpointID)
+	defer unlock()
+	ep, err := d.store.Endpoints.Get(req.EndpointID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.unpublish(ctx, ep); err != nil {
+		return nil, fmt.Errorf("endpoint %s on network %s: %w", translate.ShortID(ep.ID), translate.ShortID(ep.NetworkID), err)
+	}
 	return nil, nil
+}
+
+// publishedPorts lists the host ports docker-cni has published.
+func (d *Driver) publishedPorts() (map[translate.PortKey]bool, error) {
+	eps, err := d.store.Endpoints.List()
+	if err != nil {
+		return nil, err
+	}
+	taken := map[translate.PortKey]bool{}
+	for _, ep := range eps {
+		if ep.Attachment == nil || len(ep.Attachment.Published) == 0 {
+			continue
+		}
+		var ms []translate.PortMapping
+		if err := json.Unmarshal(ep.Attachment.Published, &ms); err != nil {
+			continue
+		}
+		for _, m := range ms {
+			taken[translate.PortKey{Proto: m.Protocol, HostIP: m.HostIP, Port: m.HostPort}] = true
+		}
+	}
+	return taken, nil
+}
+
+// publish runs the chain's portmap plugin(s) on their own for the
+// attachment, with host ports chosen where Docker left the choice to the
+// driver, and records what was published. A failure leaves nothing
+// published.
+func (d *Driver) publish(ctx context.Context, ep *state.Endpoint, bindings []translate.PortBinding) (retErr error) {
+	att := ep.Attachment
+	if len(bindings) == 0 || att == nil || len(att.Published) > 0 {
+		return nil
+	}
+	d.pubMu.Lock()
+	defer d.pubMu.Unlock()
+	taken, err := d.publishedPorts()
+	if err != nil {
+		return err
+	}
+	mappings, err := translate.PlanPorts(bindings, taken, d.ns.HostPortFree)
+	if err != nil {
+		return fmt.Errorf("publish ports: %w", err)
+	}
+	pl, err := translate.ParseList(att.Conflist)
+	if err != nil {
+		return err
+	}
+	plugins, err := pl.PortMapPlugins(att.Result, mappings)
+	if err != nil {
+		return err
+	}
+	args := cnirun.PluginArgs{ContainerID: att.ContainerID, IfName: att.IfName, NetNS: att.NetNS}
+	for i, p := range plugins {
+		if _, err := d.cni.PluginAdd(ctx, p.Type, p.Conf, args); err != nil {
+			for _, done := range plugins[:i+1] {
+				d.cni.PluginDel(ctx, done.Type, done.Conf, args)
+			}
+			return fmt.Errorf("publish ports %v: cni ADD %s: %w", mappings, p.Type, err)
+		}
+	}
+	att.Published, _ = json.Marshal(mappings)
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	d.log.InfoContext(ctx, "ports published", "endpoint", translate.ShortID(ep.ID), "ports", fmt.Sprint(mappings))
+	return nil
+}
+
+// unpublish runs DEL of the portmap plugin(s) with what publish recorded.
+func (d *Driver) unpublish(ctx context.Context, ep *state.Endpoint) error {
+	att := ep.Attachment
+	if att == nil || len(att.Published) == 0 {
+		return nil
+	}
+	var mappings []translate.PortMapping
+	if err := json.Unmarshal(att.Published, &mappings); err != nil {
+		return fmt.Errorf("published ports record: %w", err)
+	}
+	pl, err := translate.ParseList(att.Conflist)
+	if err != nil {
+		return err
+	}
+	plugins, err := pl.PortMapPlugins(att.Result, mappings)
+	if err != nil {
+		return err
+	}
+	args := cnirun.PluginArgs{ContainerID: att.ContainerID, IfName: att.IfName}
+	for _, p := range plugins {
+		if err := d.cni.PluginDel(ctx, p.Type, p.Conf, args); err != nil {
+			return fmt.Errorf("withdraw ports %v: cni DEL %s: %w", mappings, p.Type, err)
+		}
+	}
+	att.Published = nil
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	d.log.InfoContext(ctx, "ports withdrawn", "endpoint", translate.ShortID(ep.ID), "ports", fmt.Sprint(mappings))
+	return nil
 }
 
 // runtimeConf is the libcni runtime configuration an attachment was added

@@ -360,8 +360,8 @@ func (d *Driver) RequestAddress(ctx context.Context, req *ipam.RequestAddressReq
 	if err != nil {
 		return nil, err
 	}
-	args := cnirun.IPAMArgs{ContainerID: owner, IfName: reservationIfName, NetNS: d.cfg.NetNS}
-	res, err := d.cni.IPAMAdd(ctx, pool.IPAMType, conf, args)
+	args := cnirun.PluginArgs{ContainerID: owner, IfName: reservationIfName, NetNS: d.cfg.NetNS}
+	res, err := d.cni.PluginAdd(ctx, pool.IPAMType, conf, args)
 	if err != nil {
 		if want.IsValid() {
 			return nil, fmt.Errorf("reserve %s in CNI network %q: %w", want, pool.CNINetwork, err)
@@ -371,7 +371,7 @@ func (d *Driver) RequestAddress(ctx context.Context, req *ipam.RequestAddressReq
 	addr, ok := addressIn(res, subnet)
 	if !ok || (want.IsValid() && addr != want) {
 		// Never leak what the plugin reserved.
-		if derr := d.cni.IPAMDel(ctx, pool.IPAMType, pool.IPAMConf, args); derr != nil {
+		if derr := d.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args); derr != nil {
 			d.log.ErrorContext(ctx, "release unexpected reservation", "owner", owner, "err", derr)
 		}
 		return nil, fmt.Errorf("CNI network %q: IPAM plugin %s returned no address in %s (result %v)", pool.CNINetwork, pool.IPAMType, subnet, res.IPs)
@@ -381,7 +381,7 @@ func (d *Driver) RequestAddress(ctx context.Context, req *ipam.RequestAddressReq
 		OwnerID: owner, IfName: reservationIfName, Name: req.Options[cnm.OptEndpointName], Created: d.now(),
 	}
 	if err := d.store.Reservations.Put(r.Key, r); err != nil {
-		d.cni.IPAMDel(ctx, pool.IPAMType, pool.IPAMConf, args)
+		d.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args)
 		return nil, fmt.Errorf("save reservation of %s: %w", addr, err)
 	}
 	d.log.InfoContext(ctx, "address reserved", "pool", pool.ID, "address", addr, "owner", owner)
@@ -451,8 +451,8 @@ func (d *Driver) ReleaseAddress(ctx context.Context, req *ipam.ReleaseAddressReq
 }
 
 func (d *Driver) release(ctx context.Context, pool *state.Pool, r *state.Reservation) error {
-	args := cnirun.IPAMArgs{ContainerID: r.OwnerID, IfName: r.IfName, NetNS: d.cfg.NetNS}
-	if err := d.cni.IPAMDel(ctx, pool.IPAMType, pool.IPAMConf, args); err != nil {
+	args := cnirun.PluginArgs{ContainerID: r.OwnerID, IfName: r.IfName, NetNS: d.cfg.NetNS}
+	if err := d.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args); err != nil {
 		return fmt.Errorf("release %s in CNI network %q: %w", r.Address, pool.CNINetwork, err)
 	}
 	if err := d.store.Reservations.Delete(r.Key); err != nil {

@@ -21,6 +21,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/docker-cni/docker-cni/translate"
 )
 
 // IsNetNS reports whether path is a mounted network namespace (nsfs).
@@ -270,3 +272,31 @@ func isZeroMask(m net.IPMask) bool {
 }
 
 func (Ops) DefaultRoutes(p string) (bool, bool, error) { return DefaultRoutes(p) }
+
+// HostPortFree checks a port choice of translate.PlanPorts.
+func (Ops) HostPortFree(k translate.PortKey) bool { return HostPortFree(k.Proto, k.HostIP, k.Port) }
+
+// HostPortFree reports whether proto port on hostIP (all addresses when
+// empty) can be bound in the host netns right now.
+func HostPortFree(proto, hostIP string, port int) bool {
+	addr := net.JoinHostPort(hostIP, fmt.Sprint(port))
+	switch proto {
+	case "udp":
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	case "sctp":
+		// No listener check without an SCTP socket; portmap's rules decide.
+		return true
+	default:
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+}

@@ -89,7 +89,9 @@ type Endpoint struct {
 	// Addresses are the CIDRs Docker's IPAM gave the endpoint.
 	Addresses []string
 	MAC       string `json:",omitempty"`
-	Created   time.Time
+	// PortBindings is Docker's com.docker.network.portmap option, as sent.
+	PortBindings json.RawMessage `json:",omitempty"`
+	Created      time.Time
 
 	// Attachment is set by Join and cleared when DEL succeeds.
 	Attachment *Attachment `json:",omitempty"`
@@ -114,7 +116,9 @@ type Attachment struct {
 	// Conflist is the exact list ADD ran (with the static IPAM override).
 	Conflist json.RawMessage
 	Result   json.RawMessage `json:",omitempty"`
-	Added    time.Time
+	// Published is the CNI portMappings published for this attachment.
+	Published json.RawMessage `json:",omitempty"`
+	Added     time.Time
 }
 
 // Table is a set of records of one kind, keyed by ID.

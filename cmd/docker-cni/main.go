@@ -33,6 +33,7 @@ const usage = `usage: docker-cni <command> [flags]
 
 commands:
   serve     run the daemon (network driver and IPAM driver "cni")
+  ls        list endpoints: CNI attachment, addresses, published ports
   version   print the version
 `
 
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "ls":
+		return ls(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "docker-cni", version)
 		return nil

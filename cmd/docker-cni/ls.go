@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/docker-cni/docker-cni/state"
+	"github.com/docker-cni/docker-cni/translate"
+)
+
+// ls prints docker-cni's endpoints: network, CNI attachment and published
+// ports, which `docker ps` cannot show for a remote driver.
+func ls(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	stateDir := fs.String("state-dir", "/var/lib/docker-cni", "the daemon's state dir")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	store, err := state.Open(*stateDir)
+	if err != nil {
+		return err
+	}
+	eps, err := store.Endpoints.List()
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, ContainerID string
+		Addresses                                                         []string
+		Ports                                                             []translate.PortMapping
+	}
+	var rows []row
+	for _, ep := range eps {
+		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Addresses: ep.Addresses}
+		if nw, err := store.Networks.Get(ep.NetworkID); err == nil {
+			r.CNINetwork = nw.CNINetwork
+		}
+		if a := ep.Attachment; a != nil {
+			r.Mode, r.Sandbox, r.IfName, r.ContainerID = a.Mode, a.SandboxKey, a.IfName, a.ContainerID
+			if len(a.Published) > 0 {
+				json.Unmarshal(a.Published, &r.Ports)
+			}
+		}
+		rows = append(rows, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tNETWORK\tCNI NETWORK\tMODE\tIFNAME\tADDRESSES\tPORTS")
+	for _, r := range rows {
+		var ports []string
+		for _, p := range r.Ports {
+			ports = append(ports, p.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", translate.ShortID(r.Endpoint), translate.ShortID(r.Network),
+			r.CNINetwork, orDash(r.Mode), orDash(r.IfName), strings.Join(r.Addresses, ","), orDash(strings.Join(ports, ",")))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
