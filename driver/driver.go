@@ -58,6 +58,15 @@ type Config struct {
 	// DataDir is host-local's store for generated networks (it must equal
 	// the IPAM driver's).
 	DataDir string
+	// DockerUserRules, when set, makes docker-cni accept traffic of bound
+	// networks without a firewall plugin in dockerd's DOCKER-USER chain.
+	DockerUserRules bool
+}
+
+// Firewall keeps the host rules docker-cni owns; package hostfw implements it.
+type Firewall interface {
+	Ensure(ctx context.Context, chain string, rules []translate.AcceptRule) (bool, error)
+	Remove(ctx context.Context, chain string, rules []translate.AcceptRule) error
 }
 
 // Driver is the network driver.
@@ -66,6 +75,7 @@ type Driver struct {
 	store *state.Store
 	cni   cnirun.Runner
 	ns    Namespaces
+	fw    Firewall
 	log   *slog.Logger
 	now   func() time.Time
 	locks keyedMutex
@@ -74,8 +84,8 @@ type Driver struct {
 }
 
 // New returns a network driver.
-func New(cfg Config, store *state.Store, cni cnirun.Runner, ns Namespaces, log *slog.Logger) *Driver {
-	return &Driver{cfg: cfg, store: store, cni: cni, ns: ns, log: log, now: time.Now}
+func New(cfg Config, store *state.Store, cni cnirun.Runner, ns Namespaces, fw Firewall, log *slog.Logger) *Driver {
+	return &Driver{cfg: cfg, store: store, cni: cni, ns: ns, fw: fw, log: log, now: time.Now}
 }
 
 // keyedMutex serialises work on one key (a network or endpoint ID).
@@ -204,7 +214,11 @@ func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRe
 	if err := d.validate(ctx, nw); err != nil {
 		return nil, err
 	}
+	if err := d.ensureForwarding(ctx, nw); err != nil {
+		return nil, err
+	}
 	if err := d.store.Networks.Put(nw.ID, nw); err != nil {
+		d.removeForwarding(ctx, nw)
 		return nil, fmt.Errorf("save: %w", err)
 	}
 	for _, p := range pools {
@@ -341,6 +355,7 @@ func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRe
 			return nil, fmt.Errorf("delete network %s: %w", translate.ShortID(nw.ID), err)
 		}
 	}
+	d.removeForwarding(ctx, nw)
 	if nw.BridgeName != "" {
 		if err := d.ns.DeleteHostLink(nw.BridgeName); err != nil {
 			return nil, fmt.Errorf("delete network %s: %w", translate.ShortID(nw.ID), err)
@@ -843,4 +858,60 @@ func runtimeConf(a *state.Attachment) *libcni.RuntimeConf {
 		Args:           a.Args,
 		CapabilityArgs: a.Capability,
 	}
+}
+
+// forwardingRules are the DOCKER-USER accept rules a network needs: only a
+// bound network whose chain has no firewall plugin (generated chains have
+// one) and only when enabled.
+func (d *Driver) forwardingRules(nw *state.Network) []translate.AcceptRule {
+	if !d.cfg.DockerUserRules || !nw.Bound || d.fw == nil {
+		return nil
+	}
+	pl, err := translate.ParseList(nw.Conflist)
+	if err != nil || pl.HasPlugin("firewall") {
+		return nil
+	}
+	return translate.DockerUserRules(nw.ID, pl.Subnets())
+}
+
+// ensureForwarding puts a network's DOCKER-USER rules in place. dockerd sets
+// the FORWARD policy to DROP and bridged traffic passes iptables, so without
+// them pods and containers on a conflist with no firewall plugin cannot reach
+// each other.
+func (d *Driver) ensureForwarding(ctx context.Context, nw *state.Network) error {
+	rules := d.forwardingRules(nw)
+	if len(rules) == 0 {
+		return nil
+	}
+	done, err := d.fw.Ensure(ctx, translate.DockerUserChain, rules)
+	if err != nil {
+		return fmt.Errorf("accept CNI network %q in %s: %w", nw.CNINetwork, translate.DockerUserChain, err)
+	}
+	if done {
+		d.log.InfoContext(ctx, "accepting the network's traffic in "+translate.DockerUserChain+" (its conflist has no firewall plugin; turn off with --docker-user-rules=false)",
+			"network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork, "rules", len(rules))
+	}
+	return nil
+}
+
+func (d *Driver) removeForwarding(ctx context.Context, nw *state.Network) {
+	if rules := d.forwardingRules(nw); len(rules) > 0 {
+		d.fw.Remove(ctx, translate.DockerUserChain, rules)
+	}
+}
+
+// EnsureAll restores the DOCKER-USER rules of every network, e.g. after a
+// reboot or a dockerd restart that recreated the chain.
+func (d *Driver) EnsureAll(ctx context.Context) error {
+	nws, err := d.store.Networks.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, nw := range nws {
+		if err := d.ensureForwarding(ctx, nw); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

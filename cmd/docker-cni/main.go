@@ -23,6 +23,7 @@ import (
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/engine"
+	"github.com/docker-cni/docker-cni/hostfw"
 	"github.com/docker-cni/docker-cni/ipamdriver"
 	"github.com/docker-cni/docker-cni/sandbox"
 	"github.com/docker-cni/docker-cni/server"
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type serveFlags struct {
 	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools, dockerHosts string
 	reconcileEvery                                                                           time.Duration
+	dockerUserRules                                                                          bool
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -93,6 +95,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	}
 	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
+	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -146,8 +149,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	binDirs := filepath.SplitList(f.binDir)
 	runner := cnirun.New(binDirs, f.cacheDir)
 	dataDir := filepath.Join(f.stateDir, "ipam")
-	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir},
-		store, runner, sandbox.Ops{}, log)
+	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules},
+		store, runner, sandbox.Ops{}, hostfw.IPTables{}, log)
 	id := ipamdriver.New(ipamdriver.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: pools},
 		store, runner, log)
 
@@ -189,6 +192,9 @@ func reconcileLoop(ctx context.Context, log *slog.Logger, nd *driver.Driver, eng
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if err := nd.EnsureAll(ctx); err != nil {
+			log.Error("restore host firewall rules", "err", err)
+		}
 		if err := nd.Reconcile(ctx, engines, pools, reconcileMinAge); err != nil {
 			log.Error("reconcile with Docker", "hosts", engines.Hosts(), "err", err)
 		}
