@@ -9,6 +9,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -472,6 +473,7 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 			return nil, err
 		}
 	}
+	d.refreshBinding(ctx, nw)
 	pl, err := translate.ParseList(nw.Conflist)
 	if err != nil {
 		return nil, err
@@ -914,4 +916,36 @@ func (d *Driver) EnsureAll(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// refreshBinding makes new joins of a bound network use its conflist as it
+// is now in the conf dir. Joined endpoints keep the list they were added
+// with (their DEL needs it). A conflist that vanished or no longer parses
+// leaves the network on its last good copy; the user is told in the log.
+func (d *Driver) refreshBinding(ctx context.Context, nw *state.Network) {
+	if !nw.Bound {
+		return
+	}
+	log := d.log.With("network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork)
+	f, err := cniconf.Find(d.cfg.ConfDir, nw.CNINetwork)
+	if err != nil {
+		log.WarnContext(ctx, "bound conflist is gone from the conf dir; joining with the copy taken when the network was made", "err", err)
+		return
+	}
+	if bytes.Equal(f.Bytes, nw.Conflist) {
+		return
+	}
+	pl, err := translate.ParseList(f.Bytes)
+	if err == nil {
+		_, err = pl.IPAM()
+	}
+	if err != nil {
+		log.WarnContext(ctx, "bound conflist changed but is not usable; joining with the previous copy", "file", f.Path, "err", err)
+		return
+	}
+	log.InfoContext(ctx, "bound conflist changed; new joins use it, joined endpoints keep theirs", "file", f.Path)
+	nw.Conflist, nw.ConfFile, nw.CNIVersion = f.Bytes, f.Path, pl.CNIVersion
+	if err := d.store.Networks.Put(nw.ID, nw); err != nil {
+		log.ErrorContext(ctx, "save refreshed conflist", "err", err)
+	}
 }
