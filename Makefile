@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/docker-cni
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Packages whose tests need neither root nor a Docker engine.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/)
 
 .PHONY: build run deps test unit e2e engines bench vet clean
 
@@ -29,7 +29,7 @@ engines:
 	bash test/engines/install-deps.sh
 
 e2e: engines
-	$(GO) test -count=1 -timeout 40m -v ./test/e2e/
+	$(GO) test -count=1 -timeout 40m -v ./test/cri/ ./test/e2e/
 
 test: vet unit e2e
 
