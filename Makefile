@@ -29,7 +29,7 @@ engines:
 	bash test/engines/install-deps.sh
 
 e2e: engines
-	$(GO) test -count=1 -p 1 -timeout 40m -v ./test/cri/ ./test/e2e/
+	$(GO) test -count=1 -p 1 -timeout 40m -v ./test/integration/ ./test/cri/ ./test/e2e/
 
 test: vet unit e2e
 
