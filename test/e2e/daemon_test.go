@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -94,6 +95,19 @@ func (d *daemon) stop() {
 		<-done
 	}
 	d.cmd = nil
+}
+
+// stopFor stops the daemon for part of a test and makes sure it runs again
+// when the test ends, even if the test fails before starting it.
+func (d *daemon) stopFor(t *testing.T) {
+	d.stop()
+	t.Cleanup(func() {
+		if d.cmd == nil {
+			if err := d.start(); err != nil {
+				t.Errorf("restart docker-cni: %v", err)
+			}
+		}
+	})
 }
 
 // kill9 kills the daemon without letting it clean up.

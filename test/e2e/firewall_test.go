@@ -45,7 +45,9 @@ func TestDockerUserRules(t *testing.T) {
 		ip1, ip2 := e.inspectIP(t, c1, name), e.inspectIP(t, c2, name)
 		checkReach(t, e, c1, ip1, c2, ip2)
 
-		// Control: without the rules, the same traffic is dropped.
+		// Control: without the rules, the same traffic is dropped. The daemon
+		// is stopped first, or its reconcile pass would restore them.
+		s.d.stopFor(t)
 		for _, r := range ours {
 			args := append([]string{"-D"}, strings.Fields(strings.TrimPrefix(r, "-A "))...)
 			fixed := fixComment(args, comment)
@@ -56,8 +58,8 @@ func TestDockerUserRules(t *testing.T) {
 		if err := e.ping(c1, ip2); err == nil {
 			t.Errorf("with the DOCKER-USER rules removed, %s still reached %s: the rules are not what lets traffic through", c1, ip2)
 		}
-		// docker-cni restores its rules on its next reconcile pass.
-		s.d.stop()
+		// docker-cni restores its rules when it starts (and on every
+		// reconcile pass).
 		if err := s.d.start(); err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ func TestDaemonRestart(t *testing.T) {
 		e.container(t, c2, "--network", name)
 		ip1, ip2 := e.inspectIP(t, c1, name), e.inspectIP(t, c2, name)
 
-		s.d.stop()
+		s.d.stopFor(t)
 		if err := e.ping(c1, ip2); err != nil {
 			t.Errorf("with docker-cni stopped by SIGTERM, containers lost their network: %v", err)
 		}

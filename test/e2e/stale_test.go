@@ -19,7 +19,7 @@ func TestStaleNetwork(t *testing.T) {
 		if nw == nil {
 			t.Fatalf("no docker-cni record of %s", id)
 		}
-		s.d.stop()
+		s.d.stopFor(t)
 		out, err := e.docker("network", "rm", name)
 		if startErr := s.d.start(); startErr != nil {
 			t.Fatal(startErr)
