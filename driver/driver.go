@@ -27,6 +27,7 @@ import (
 	"github.com/docker-cni/docker-cni/cniconf"
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/cnm"
+	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/ipamdriver"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
@@ -59,9 +60,18 @@ type Config struct {
 	// DataDir is host-local's store for generated networks (it must equal
 	// the IPAM driver's).
 	DataDir string
+	// K8sNamespace is the K8S_POD_NAMESPACE of containers without the
+	// io.kubernetes.pod.namespace label.
+	K8sNamespace string
 	// DockerUserRules, when set, makes docker-cni accept traffic of bound
 	// networks without a firewall plugin in dockerd's DOCKER-USER chain.
 	DockerUserRules bool
+}
+
+// Containers finds what the engines said of a container, without calling
+// them; package engine's Watch implements it.
+type Containers interface {
+	Lookup(name string) (engine.Container, bool)
 }
 
 // Firewall keeps the host rules docker-cni owns; package hostfw implements it.
@@ -77,6 +87,7 @@ type Driver struct {
 	cni   cnirun.Runner
 	ns    Namespaces
 	fw    Firewall
+	ctrs  Containers
 	log   *slog.Logger
 	now   func() time.Time
 	locks keyedMutex
@@ -88,6 +99,9 @@ type Driver struct {
 func New(cfg Config, store *state.Store, cni cnirun.Runner, ns Namespaces, fw Firewall, log *slog.Logger) *Driver {
 	return &Driver{cfg: cfg, store: store, cni: cni, ns: ns, fw: fw, log: log, now: time.Now}
 }
+
+// SetContainers gives the driver the engines' container cache.
+func (d *Driver) SetContainers(c Containers) { d.ctrs = c }
 
 // keyedMutex serialises work on one key (a network or endpoint ID).
 type keyedMutex struct {
@@ -383,7 +397,8 @@ func (d *Driver) FreeNetwork(ctx context.Context, req *network.FreeNetworkReques
 func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
-	if _, err := d.store.Networks.Get(req.NetworkID); err != nil {
+	nw, err := d.store.Networks.Get(req.NetworkID)
+	if err != nil {
 		return nil, fmt.Errorf("create endpoint %s: network %s: %w", translate.ShortID(req.EndpointID), translate.ShortID(req.NetworkID), err)
 	}
 	ep := &state.Endpoint{ID: req.EndpointID, NetworkID: req.NetworkID, Created: d.now()}
@@ -398,6 +413,7 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 	if len(ep.Addresses) == 0 {
 		return nil, fmt.Errorf("create endpoint %s: no address from IPAM", translate.ShortID(req.EndpointID))
 	}
+	ep.Name = d.reservedName(nw, ep.Addresses)
 	if _, err := translate.ParsePortBindings(req.Options); err != nil {
 		return nil, fmt.Errorf("create endpoint %s: %w", translate.ShortID(req.EndpointID), err)
 	}
@@ -486,7 +502,11 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 	if err != nil {
 		return nil, err
 	}
-	att := &state.Attachment{SandboxKey: req.SandboxKey, ContainerID: ep.ID, Conflist: list, Added: d.now()}
+	args, err := translate.CNIArgs(d.identity(ctx, ep), ep.ID, d.cfg.K8sNamespace)
+	if err != nil {
+		return nil, err
+	}
+	att := &state.Attachment{SandboxKey: req.SandboxKey, ContainerID: ep.ID, Conflist: list, Args: args, Added: d.now()}
 	carriesDefault := false
 	if d.ns.IsNetNS(req.SandboxKey) {
 		names, err := d.ns.LinkNames(req.SandboxKey)
@@ -947,5 +967,48 @@ func (d *Driver) refreshBinding(ctx context.Context, nw *state.Network) {
 	nw.Conflist, nw.ConfFile, nw.CNIVersion = f.Bytes, f.Path, pl.CNIVersion
 	if err := d.store.Networks.Put(nw.ID, nw); err != nil {
 		log.ErrorContext(ctx, "save refreshed conflist", "err", err)
+	}
+}
+
+// reservedName is the container name the engine gave IPAM with the
+// endpoint's address (newer engines send it in RequestAddress).
+func (d *Driver) reservedName(nw *state.Network, addrs []string) string {
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			continue
+		}
+		for _, pool := range nw.PoolIDs {
+			if r, err := d.store.Reservations.Get(pool + "|" + p.Addr().String()); err == nil && r.Name != "" {
+				return r.Name
+			}
+		}
+	}
+	return ""
+}
+
+// cacheWait bounds how long Join waits for the engines' container cache to
+// learn of a container created a moment ago. It waits on docker-cni's own
+// cache, never on the Docker API.
+const cacheWait = time.Second
+
+// identity gathers what is known of the endpoint's container: its name
+// (from IPAM) and, from the container cache, its ID and labels.
+func (d *Driver) identity(ctx context.Context, ep *state.Endpoint) translate.Identity {
+	id := translate.Identity{Name: ep.Name}
+	if ep.Name == "" || d.ctrs == nil {
+		return id
+	}
+	deadline := time.Now().Add(cacheWait)
+	for {
+		if c, ok := d.ctrs.Lookup(ep.Name); ok {
+			id.ContainerID, id.Labels = c.ID, c.Labels
+			return id
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			d.log.DebugContext(ctx, "container not in the engines' cache yet; joining without its labels", "endpoint", translate.ShortID(ep.ID), "container", ep.Name)
+			return id
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

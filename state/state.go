@@ -86,6 +86,8 @@ type Network struct {
 type Endpoint struct {
 	ID        string
 	NetworkID string
+	// Name is the container name, when the engine told IPAM.
+	Name string `json:",omitempty"`
 	// Addresses are the CIDRs Docker's IPAM gave the endpoint.
 	Addresses []string
 	MAC       string `json:",omitempty"`

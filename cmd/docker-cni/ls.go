@@ -31,13 +31,13 @@ func ls(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	type row struct {
-		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, ContainerID string
-		Addresses                                                         []string
-		Ports                                                             []translate.PortMapping
+		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, ContainerID, Name string
+		Addresses                                                               []string
+		Ports                                                                   []translate.PortMapping
 	}
 	var rows []row
 	for _, ep := range eps {
-		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Addresses: ep.Addresses}
+		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Name: ep.Name, Addresses: ep.Addresses}
 		if nw, err := store.Networks.Get(ep.NetworkID); err == nil {
 			r.CNINetwork = nw.CNINetwork
 		}
@@ -55,13 +55,13 @@ func ls(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENDPOINT\tNETWORK\tCNI NETWORK\tMODE\tIFNAME\tADDRESSES\tPORTS")
+	fmt.Fprintln(tw, "ENDPOINT\tCONTAINER\tNETWORK\tCNI NETWORK\tMODE\tIFNAME\tADDRESSES\tPORTS")
 	for _, r := range rows {
 		var ports []string
 		for _, p := range r.Ports {
 			ports = append(ports, p.String())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", translate.ShortID(r.Endpoint), translate.ShortID(r.Network),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", translate.ShortID(r.Endpoint), orDash(r.Name), translate.ShortID(r.Network),
 			r.CNINetwork, orDash(r.Mode), orDash(r.IfName), strings.Join(r.Addresses, ","), orDash(strings.Join(ports, ",")))
 	}
 	return tw.Flush()

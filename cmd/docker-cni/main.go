@@ -75,6 +75,7 @@ type serveFlags struct {
 	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools, dockerHosts string
 	reconcileEvery                                                                           time.Duration
 	dockerUserRules                                                                          bool
+	k8sNamespace                                                                             string
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -95,6 +96,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	}
 	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
+	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
 	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -149,7 +151,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	binDirs := filepath.SplitList(f.binDir)
 	runner := cnirun.New(binDirs, f.cacheDir)
 	dataDir := filepath.Join(f.stateDir, "ipam")
-	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules},
+	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
 		store, runner, sandbox.Ops{}, hostfw.IPTables{}, log)
 	id := ipamdriver.New(ipamdriver.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: pools},
 		store, runner, log)
@@ -158,6 +160,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	nd.SetContainers(engines.Watch(ctx, log))
 	if f.reconcileEvery > 0 {
 		go reconcileLoop(ctx, log, nd, engines, id, f.reconcileEvery)
 	}
