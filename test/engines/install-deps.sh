@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 PACKAGES=(
 	docker.io containerd runc containernetworking-plugins iptables
-	busybox-static libseccomp-dev iproute2 git make gcc pkg-config
+	busybox-static libseccomp-dev iproute2 git make gcc pkg-config docker-compose
 )
 
 need_root
