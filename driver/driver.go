@@ -431,11 +431,8 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpointRequest) (*struct{}, error) {
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
-	ep, err := d.store.Endpoints.Get(req.EndpointID)
-	if errors.Is(err, state.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	ep, err := d.existingEndpoint(req.EndpointID)
+	if ep == nil || err != nil {
 		return nil, err
 	}
 	if err := d.detach(ctx, ep); err != nil {
@@ -636,11 +633,8 @@ func checkAddresses(res *current.Result, ifName string, want []translate.StaticA
 func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{}, error) {
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
-	ep, err := d.store.Endpoints.Get(req.EndpointID)
-	if errors.Is(err, state.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	ep, err := d.existingEndpoint(req.EndpointID)
+	if ep == nil || err != nil {
 		return nil, err
 	}
 	if err := d.detach(ctx, ep); err != nil {
@@ -759,11 +753,8 @@ func (d *Driver) ProgramExternalConnectivity(ctx context.Context, req *network.P
 func (d *Driver) RevokeExternalConnectivity(ctx context.Context, req *network.RevokeExternalConnectivityRequest) (*struct{}, error) {
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
-	ep, err := d.store.Endpoints.Get(req.EndpointID)
-	if errors.Is(err, state.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	ep, err := d.existingEndpoint(req.EndpointID)
+	if ep == nil || err != nil {
 		return nil, err
 	}
 	if err := d.unpublish(ctx, ep); err != nil {
@@ -1011,4 +1002,14 @@ func (d *Driver) identity(ctx context.Context, ep *state.Endpoint) translate.Ide
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// existingEndpoint loads an endpoint; a missing one is (nil, nil), since
+// teardown calls must be safe to repeat.
+func (d *Driver) existingEndpoint(id string) (*state.Endpoint, error) {
+	ep, err := d.store.Endpoints.Get(id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	return ep, err
 }

@@ -81,18 +81,6 @@ func checkReserved(t *testing.T, dataDir, name, addr string) {
 	t.Errorf("docker-cni has no reservation record for %s (store owner %q)", addr, owner)
 }
 
-func waitGone(t *testing.T, what string, gone func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !gone() {
-		if time.Now().After(deadline) {
-			t.Errorf("%s still there after 10s", what)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
