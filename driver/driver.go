@@ -11,10 +11,12 @@ package driver
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -414,6 +416,13 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 		return nil, fmt.Errorf("create endpoint %s: no address from IPAM", translate.ShortID(req.EndpointID))
 	}
 	ep.Name = d.reservedName(nw, ep.Addresses)
+	resp := &network.CreateEndpointResponse{}
+	if pl, err := translate.ParseList(nw.Conflist); err == nil && ep.MAC == "" && pl.HasCapability("mac") {
+		// The chain can set a MAC: choose it now, so that docker inspect
+		// shows the one the container gets.
+		ep.MAC = newMAC()
+		resp.Interface = &network.EndpointInterface{MacAddress: ep.MAC}
+	}
 	if _, err := translate.ParsePortBindings(req.Options); err != nil {
 		return nil, fmt.Errorf("create endpoint %s: %w", translate.ShortID(req.EndpointID), err)
 	}
@@ -423,7 +432,7 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
 		return nil, fmt.Errorf("create endpoint %s: save: %w", translate.ShortID(ep.ID), err)
 	}
-	return &network.CreateEndpointResponse{}, nil
+	return resp, nil
 }
 
 // DeleteEndpoint tears down the endpoint's attachment if Leave did not, and
@@ -530,6 +539,15 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		}
 		att.Mode, att.NetNS, att.ScratchNS, att.IfName = string(translate.JoinMove), scratch, scratch, "eth0"
 		att.HostIfName = translate.HostIfName(ep.ID)
+	}
+	if ep.MAC != "" {
+		switch {
+		case pl.HasCapability("mac"):
+			att.Capability = map[string]any{"mac": ep.MAC}
+		case att.Mode == string(translate.JoinDirect):
+			d.ns.Remove(att.ScratchNS)
+			return nil, fmt.Errorf("--mac-address %s: CNI network %q has no plugin with the \"mac\" capability (e.g. tuning) to set it", ep.MAC, nw.CNINetwork)
+		}
 	}
 	// Record the attachment before ADD: if the daemon dies mid-ADD, DEL
 	// still knows what to undo.
@@ -1012,4 +1030,12 @@ func (d *Driver) existingEndpoint(id string) (*state.Endpoint, error) {
 		return nil, nil
 	}
 	return ep, err
+}
+
+// newMAC returns a random, locally administered, unicast MAC address.
+func newMAC() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	b[0] = b[0]&0xfc | 0x02
+	return net.HardwareAddr(b).String()
 }

@@ -302,3 +302,15 @@ func WithoutDefaultRoutes(list []byte, v4, v6 bool) ([]byte, error) {
 	out["plugins"] = plugins
 	return json.Marshal(out)
 }
+
+// HasCapability reports whether a plugin of the chain declares the CNI
+// capability (e.g. "mac", "portMappings").
+func (pl *ParsedList) HasCapability(name string) bool {
+	for _, p := range pl.plugins {
+		caps, _ := p["capabilities"].(map[string]any)
+		if on, _ := caps[name].(bool); on {
+			return true
+		}
+	}
+	return false
+}

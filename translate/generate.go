@@ -68,6 +68,11 @@ type portMapConfig struct {
 	SNAT         *bool           `json:"snat,omitempty"`
 }
 
+type tuningConfig struct {
+	Type         string          `json:"type"`
+	Capabilities map[string]bool `json:"capabilities"`
+}
+
 type firewallConfig struct {
 	Type    string `json:"type"`
 	Backend string `json:"backend,omitempty"`
@@ -138,7 +143,8 @@ func HostLocalIPAM(pools []Pool, internal bool, dataDir string) hostLocalIPAM {
 }
 
 // GenerateConflist builds the conflist of a network created without a
-// binding: bridge + host-local, portmap for published ports, and firewall so
+// binding: bridge + host-local, tuning for the MAC address, portmap for
+// published ports, and firewall so
 // that traffic to and between containers passes a FORWARD chain whose policy
 // dockerd sets to DROP.
 func GenerateConflist(p GenerateParams) ([]byte, error) {
@@ -166,6 +172,8 @@ func GenerateConflist(p GenerateParams) ([]byte, error) {
 		Name:       p.Name,
 		Plugins: []any{
 			br,
+			// tuning sets the MAC Docker records for the endpoint.
+			tuningConfig{Type: "tuning", Capabilities: map[string]bool{"mac": true}},
 			portMapConfig{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}},
 			firewallConfig{Type: "firewall"},
 		},

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -126,6 +127,35 @@ func TestWithDockerBridge(t *testing.T) {
 			e.must(t, "network", "connect", brNet, c2)
 			if err := e.ping(c2, e.inspectIP(t, peerBr, brNet)); err != nil {
 				t.Error(err)
+			}
+		}
+	})
+}
+
+// TestMACAddress: --mac-address is set on the container's interface (the
+// generated chain's tuning plugin), and without it docker inspect still
+// shows the MAC the container really has.
+func TestMACAddress(t *testing.T) {
+	forEngine(t, func(t *testing.T, e engine) {
+		name := uniq(t, e, "mac")
+		e.network(t, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(26))
+		set, auto := name+"-set", name+"-auto"
+		ctrs := []string{auto}
+		e.container(t, auto, "--network", name)
+		// The docker CLI sends --mac-address with --network only to API
+		// 1.44+ engines; 20.10 speaks 1.41.
+		if e.name != "debian" {
+			e.container(t, set, "--network", name, "--mac-address", "02:42:e2:e2:00:26")
+			ctrs = append(ctrs, set)
+		}
+		for _, c := range ctrs {
+			inspect := e.must(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).MacAddress}}", name), c)
+			inside := strings.TrimSpace(e.must(t, "exec", c, "cat", "/sys/class/net/eth0/address"))
+			if inspect == "" || inspect != inside {
+				t.Errorf("%s: docker inspect MAC %q, inside %q", c, inspect, inside)
+			}
+			if c == set && inside != "02:42:e2:e2:00:26" {
+				t.Errorf("--mac-address 02:42:e2:e2:00:26: the container has %s", inside)
 			}
 		}
 	})
