@@ -22,9 +22,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -389,4 +391,36 @@ func newUID() (string, error) {
 	}
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+// Restart kills containerd (SIGKILL, as a crash would) and starts it again
+// on the same state; running pods keep running under their shims, as on a
+// node whose containerd restarts.
+func (r *Runtime) Restart(ctx context.Context) error {
+	ctx, cancel := withDeadline(ctx, startTimeout)
+	defer cancel()
+	b, err := os.ReadFile(filepath.Join(r.WorkDir, "containerd.pid"))
+	if err != nil {
+		return fmt.Errorf("restart containerd: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("restart containerd: pid file: %w", err)
+	}
+	if r.conn != nil {
+		r.conn.Close()
+		r.conn, r.rs = nil, nil
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for syscall.Kill(pid, 0) == nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restart containerd: pid %d did not exit", pid)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if _, err := r.runScript(ctx, "start", r.WorkDir, r.ConfDir); err != nil {
+		return err
+	}
+	return r.connect(ctx)
 }

@@ -229,6 +229,7 @@ func TestPodsAndContainersConcurrently(t *testing.T) {
 		ctrs[name] = ip
 		claim(ip, "container "+name)
 		checkInsideIP(t, e, name, ip)
+		checkReserved(t, env.dataDir, podNet, ip)
 	}
 	if len(seen) != 2*n {
 		t.Errorf("%d distinct addresses, want %d", len(seen), 2*n)
@@ -283,5 +284,81 @@ func TestPodsAndContainersConcurrently(t *testing.T) {
 	}
 	if left := env.storeOwners(t); len(left) != 0 {
 		t.Errorf("after removing every pod and container, the store still holds %v", left)
+	}
+}
+
+// TestRestartsKeepBookkeeping: docker-cni killed and restarted, and
+// containerd killed and restarted, in the middle of a shared network's
+// life: no address is handed out twice afterwards, and removing everything
+// made before and after empties the store.
+func TestRestartsKeepBookkeeping(t *testing.T) {
+	env := startPodEnv(t)
+	ctx := t.Context()
+	owners := map[string]string{} // address -> pod or container
+	claim := func(addr, who string) {
+		if other, dup := owners[addr]; dup {
+			t.Errorf("address %s given to %s while %s holds it", addr, who, other)
+		}
+		owners[addr] = who
+	}
+	var pods []*cri.Pod
+	var ctrs []struct {
+		e    engine
+		name string
+	}
+	t.Cleanup(func() {
+		for _, c := range ctrs {
+			c.e.docker("rm", "-f", c.name)
+		}
+		for _, p := range pods {
+			env.rt.RemovePod(context.Background(), p.ID)
+		}
+	})
+	round := func(tag string) {
+		for i := 0; i < 3; i++ {
+			p, err := env.rt.RunPod(ctx, fmt.Sprintf("e2e-%s-%d", tag, i), "default", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pods = append(pods, p)
+			claim(p.IP, "pod "+p.Name)
+		}
+		for _, e := range s.engines {
+			for i := 0; i < 2; i++ {
+				name := fmt.Sprintf("%s-%s-%d", env.nets[e.name], tag, i)
+				e.must(t, "run", "-d", "--name", name, "--network", env.nets[e.name], image, "sleep", "3600")
+				ctrs = append(ctrs, struct {
+					e    engine
+					name string
+				}{e, name})
+				ip := e.inspectIP(t, name, env.nets[e.name])
+				claim(ip, "container "+name)
+				checkReserved(t, env.dataDir, podNet, ip)
+			}
+		}
+	}
+	round("before")
+	s.d.kill9()
+	if err := s.d.start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.rt.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	round("after")
+	if err := ctrs[0].e.ping(ctrs[0].name, pods[len(pods)-1].IP); err != nil {
+		t.Errorf("after the restarts, an old container cannot reach a new pod: %v", err)
+	}
+	for _, c := range ctrs {
+		c.e.must(t, "rm", "-f", c.name)
+	}
+	for _, p := range pods {
+		if err := env.rt.RemovePod(ctx, p.ID); err != nil {
+			t.Error(err)
+		}
+	}
+	ctrs, pods = nil, nil
+	if left := env.storeOwners(t); len(left) != 0 {
+		t.Errorf("after removing everything made before and after the restarts, the store still holds %v", left)
 	}
 }
