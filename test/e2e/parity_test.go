@@ -160,3 +160,34 @@ func TestMACAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestMoreNetworkFlags: network labels, --ip-range and a host port range
+// behave as with Docker's bridge driver; IPv6 gets its default route.
+func TestMoreNetworkFlags(t *testing.T) {
+	forEngine(t, func(t *testing.T, e engine) {
+		name := uniq(t, e, "flags")
+		prefix := strings.TrimSuffix(e.subnet(27), "0/24")
+		v6 := "fd00:231:" + strings.Split(e.subnet(27), ".")[2] + "::/64"
+		e.network(t, name, "-d", s.driver, "--ipam-driver", s.driver, "--label", "team=e2e",
+			"--subnet", e.subnet(27), "--ip-range", prefix+"128/25", "--ipv6", "--subnet", v6)
+		if got := e.must(t, "network", "inspect", "-f", `{{index .Labels "team"}}`, name); got != "e2e" {
+			t.Errorf("network label: %q", got)
+		}
+		c := name + "-c"
+		first := 18300 + e.net
+		e.container(t, c, "--network", name, "-p", fmt.Sprintf("%d-%d:80", first, first+5))
+		ip := e.inspectIP(t, c, name)
+		var last int
+		fmt.Sscanf(strings.TrimPrefix(ip, prefix), "%d", &last)
+		if last < 128 {
+			t.Errorf("--ip-range %s128/25: container got %s", prefix, ip)
+		}
+		if out := e.must(t, "exec", c, "ip", "-6", "route", "show", "default"); !strings.Contains(out, "via "+strings.TrimSuffix(v6, "/64")+"1") {
+			t.Errorf("IPv6 default route: %q", out)
+		}
+		ports := lsPorts(t, ip)
+		if len(ports) != 1 || ports[0]["hostPort"].(float64) < float64(first) || ports[0]["hostPort"].(float64) > float64(first+5) {
+			t.Errorf("-p %d-%d:80 published %v", first, first+5, ports)
+		}
+	})
+}
