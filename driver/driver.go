@@ -1039,3 +1039,20 @@ func newMAC() string {
 	b[0] = b[0]&0xfc | 0x02
 	return net.HardwareAddr(b).String()
 }
+
+// RecordContainer notes which container an endpoint belongs to, as the
+// engines report once it runs (Docker 20.10 tells the driver nothing), so
+// that docker-cni ls can map container, endpoint and CNI attachment. It
+// runs from the background watcher, never from a handler.
+func (d *Driver) RecordContainer(endpointID, containerID, name string) {
+	unlock := d.locks.lock(endpointID)
+	defer unlock()
+	ep, err := d.existingEndpoint(endpointID)
+	if ep == nil || err != nil || (ep.Name == name && ep.ContainerID == containerID) {
+		return
+	}
+	ep.Name, ep.ContainerID = name, containerID
+	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
+		d.log.Error("record endpoint's container", "endpoint", translate.ShortID(ep.ID), "err", err)
+	}
+}

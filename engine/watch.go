@@ -27,6 +27,9 @@ type Container struct {
 type Watch struct {
 	mu     sync.RWMutex
 	byName map[string]Container
+	// onEndpoint, when set, learns which container each endpoint ID
+	// belongs to, as the engines report it once the container runs.
+	onEndpoint func(endpointID, containerID, name string)
 }
 
 // Lookup returns the cached container of that name.
@@ -63,8 +66,8 @@ func (w *Watch) drop(id string) {
 
 // Watch starts watching every engine until ctx ends; an engine that is
 // down is retried.
-func (e *Engines) Watch(ctx context.Context, log *slog.Logger) *Watch {
-	w := &Watch{byName: map[string]Container{}}
+func (e *Engines) Watch(ctx context.Context, log *slog.Logger, onEndpoint func(endpointID, containerID, name string)) *Watch {
+	w := &Watch{byName: map[string]Container{}, onEndpoint: onEndpoint}
 	for i, c := range e.clients {
 		go w.follow(ctx, log.With("docker_host", e.hosts[i]), c)
 	}
@@ -100,7 +103,15 @@ func (w *Watch) refresh(ctx context.Context, c *client.Client, id string) error 
 		if len(s.Names) == 0 {
 			continue
 		}
-		w.put(Container{ID: s.ID, Name: strings.TrimPrefix(s.Names[0], "/"), Labels: s.Labels})
+		name := strings.TrimPrefix(s.Names[0], "/")
+		w.put(Container{ID: s.ID, Name: name, Labels: s.Labels})
+		if w.onEndpoint != nil && s.NetworkSettings != nil {
+			for _, n := range s.NetworkSettings.Networks {
+				if n != nil && n.EndpointID != "" {
+					w.onEndpoint(n.EndpointID, s.ID, name)
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -108,17 +119,21 @@ func (w *Watch) refresh(ctx context.Context, c *client.Client, id string) error 
 func (w *Watch) followOnce(ctx context.Context, c *client.Client) error {
 	ectx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs, errs := c.Events(ectx, events.ListOptions{Filters: filters.NewArgs(filters.Arg("type", "container"))})
+	msgs, errs := c.Events(ectx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("type", string(events.NetworkEventType)))})
 	if err := w.refresh(ctx, c, ""); err != nil {
 		return err
 	}
 	for {
 		select {
 		case m := <-msgs:
-			switch m.Action {
-			case events.ActionCreate, events.ActionRename:
+			switch {
+			case m.Type == events.NetworkEventType && m.Action == events.ActionConnect:
+				w.refresh(ctx, c, m.Actor.Attributes["container"])
+			case m.Type != events.ContainerEventType:
+			case m.Action == events.ActionCreate || m.Action == events.ActionRename || m.Action == events.ActionStart:
 				w.refresh(ctx, c, m.Actor.ID)
-			case events.ActionDestroy:
+			case m.Action == events.ActionDestroy:
 				w.drop(m.Actor.ID)
 			}
 		case err := <-errs:

@@ -86,8 +86,10 @@ type Network struct {
 type Endpoint struct {
 	ID        string
 	NetworkID string
-	// Name is the container name, when the engine told IPAM.
-	Name string `json:",omitempty"`
+	// Name and ContainerID identify the endpoint's container, from IPAM
+	// (newer engines) or learnt from the engines in the background.
+	Name        string `json:",omitempty"`
+	ContainerID string `json:",omitempty"`
 	// Addresses are the CIDRs Docker's IPAM gave the endpoint.
 	Addresses []string
 	MAC       string `json:",omitempty"`

@@ -31,18 +31,18 @@ func ls(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	type row struct {
-		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, ContainerID, Name string
-		Addresses                                                               []string
-		Ports                                                                   []translate.PortMapping
+		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, CNIContainerID, Name, Container string
+		Addresses                                                                          []string
+		Ports                                                                              []translate.PortMapping
 	}
 	var rows []row
 	for _, ep := range eps {
-		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Name: ep.Name, Addresses: ep.Addresses}
+		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Name: ep.Name, Container: ep.ContainerID, Addresses: ep.Addresses}
 		if nw, err := store.Networks.Get(ep.NetworkID); err == nil {
 			r.CNINetwork = nw.CNINetwork
 		}
 		if a := ep.Attachment; a != nil {
-			r.Mode, r.Sandbox, r.IfName, r.ContainerID = a.Mode, a.SandboxKey, a.IfName, a.ContainerID
+			r.Mode, r.Sandbox, r.IfName, r.CNIContainerID = a.Mode, a.SandboxKey, a.IfName, a.ContainerID
 			if len(a.Published) > 0 {
 				json.Unmarshal(a.Published, &r.Ports)
 			}

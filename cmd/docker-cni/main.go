@@ -160,7 +160,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nd.SetContainers(engines.Watch(ctx, log))
+	nd.SetContainers(engines.Watch(ctx, log, nd.RecordContainer))
 	if f.reconcileEvery > 0 {
 		go reconcileLoop(ctx, log, nd, engines, id, f.reconcileEvery)
 	}

@@ -167,6 +167,17 @@ func TestGeneratedNetwork(t *testing.T) {
 		if got := len(bridgePorts(bridge)); got != 2 {
 			t.Errorf("bridge %s has %d ports, want 2: %v", bridge, got, bridgePorts(bridge))
 		}
+		// docker-cni ls maps container, endpoint and CNI attachment (on
+		// 20.10 learnt from the engine in the background).
+		id1 := e.must(t, "inspect", "-f", "{{.Id}}", c1)
+		ep1 := e.must(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).EndpointID}}", name), c1)
+		waitFor(t, "docker-cni ls names the container of "+ip1, func() bool {
+			r := lsRow(t, ip1)
+			return r["Name"] == c1 && r["Container"] == id1
+		})
+		if r := lsRow(t, ip1); r["Endpoint"] != ep1 || r["CNIContainerID"] != ep1 || r["IfName"] != "eth0" {
+			t.Errorf("docker-cni ls row of %s: %v; want endpoint and CNI container ID %s, eth0", c1, r, ep1)
+		}
 
 		e.must(t, "rm", "-f", c2)
 		if _, ok := storeOwner(dataDir, cniName, ip2); ok {

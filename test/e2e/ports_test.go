@@ -27,8 +27,8 @@ func httpGet(url string) (string, error) {
 	return "", fmt.Errorf("GET %s: %w", url, err)
 }
 
-// lsPorts reads the published ports of an endpoint from `docker-cni ls`.
-func lsPorts(t *testing.T, ip string) []map[string]any {
+// lsRow reads the `docker-cni ls --json` row of the endpoint holding ip.
+func lsRow(t *testing.T, ip string) map[string]any {
 	t.Helper()
 	out, err := exec.Command(s.d.bin, "ls", "--json", "--state-dir", s.d.stateDir).Output()
 	if err != nil {
@@ -41,17 +41,23 @@ func lsPorts(t *testing.T, ip string) []map[string]any {
 	for _, r := range rows {
 		for _, a := range r["Addresses"].([]any) {
 			if strings.HasPrefix(a.(string), ip+"/") {
-				ps, _ := r["Ports"].([]any)
-				var out []map[string]any
-				for _, p := range ps {
-					out = append(out, p.(map[string]any))
-				}
-				return out
+				return r
 			}
 		}
 	}
 	t.Fatalf("docker-cni ls has no endpoint with %s:\n%s", ip, out)
 	return nil
+}
+
+// lsPorts reads the published ports of an endpoint from `docker-cni ls`.
+func lsPorts(t *testing.T, ip string) []map[string]any {
+	t.Helper()
+	ps, _ := lsRow(t, ip)["Ports"].([]any)
+	var out []map[string]any
+	for _, p := range ps {
+		out = append(out, p.(map[string]any))
+	}
+	return out
 }
 
 // TestPublishedPorts: -p publishes through the CNI portmap plugin: the
