@@ -88,6 +88,8 @@ type BoundPool struct {
 // rangesOf returns the range sets of an ipam section, converting host-local's
 // older single-range form.
 func rangesOf(ipam map[string]any) ([][]map[string]any, error) {
+	var out [][]map[string]any
+	// host-local puts the single-range form first, then "ranges".
 	if s, ok := ipam["subnet"].(string); ok && s != "" {
 		r := map[string]any{"subnet": s}
 		for _, k := range []string{"rangeStart", "rangeEnd", "gateway"} {
@@ -95,13 +97,16 @@ func rangesOf(ipam map[string]any) ([][]map[string]any, error) {
 				r[k] = v
 			}
 		}
-		return [][]map[string]any{{r}}, nil
+		out = append(out, []map[string]any{r})
 	}
-	sets, ok := ipam["ranges"].([]any)
+	raw, has := ipam["ranges"]
+	if !has && len(out) > 0 {
+		return out, nil
+	}
+	sets, ok := raw.([]any)
 	if !ok {
 		return nil, fmt.Errorf("ipam has no ranges")
 	}
-	var out [][]map[string]any
 	for i, s := range sets {
 		set, ok := s.([]any)
 		if !ok {

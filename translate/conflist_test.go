@@ -195,7 +195,6 @@ func TestParseListPluginTypesAndSubnets(t *testing.T) {
 // overlapping it, and BoundPoolFor must find a family that only "ranges"
 // holds.
 func TestLegacySubnetWithRanges(t *testing.T) {
-	t.Skip("BUG (reported): translate.rangesOf ignores \"ranges\" when the ipam section also has \"subnet\"; remove this skip once fixed")
 	pl, err := translate.ParseList([]byte(`{"cniVersion": "1.0.0", "name": "mixed", "plugins": [
 		{"type": "bridge", "ipam": {"type": "host-local", "subnet": "10.22.0.0/16",
 			"ranges": [[{"subnet": "fd00:22::/64"}], [{"subnet": "10.23.0.0/16"}]]}}]}`))

@@ -110,6 +110,15 @@ func hostLocalRangeOf(p Pool) hostLocalRange {
 	}
 	if p.Range.IsValid() && p.Range.Masked() != p.Subnet.Masked() {
 		first, last := PrefixBounds(p.Range)
+		// Never hand out the subnet's network or (IPv4) broadcast address,
+		// as Docker's own IPAM does not; host-local takes the bounds as given.
+		netAddr, bcast := PrefixBounds(p.Subnet)
+		if first == netAddr {
+			first = first.Next()
+		}
+		if last == bcast && last.Is4() {
+			last = last.Prev()
+		}
 		r.RangeStart, r.RangeEnd = first.String(), last.String()
 	}
 	return r

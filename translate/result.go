@@ -90,9 +90,18 @@ func MoveJoinResponse(res *current.Result, ifName, srcName string, internal bool
 			}
 			continue
 		}
+		// A route without gw goes through its family's gateway, as the
+		// plugins install it; it is on-link only when there is none.
 		sr := cnm.StaticRoute{Destination: (&net.IPNet{IP: r.Dst.IP, Mask: r.Dst.Mask}).String(), RouteType: cnm.RouteConnected}
+		gw := gw4
+		if !v4 {
+			gw = gw6
+		}
 		if r.GW != nil {
-			sr.RouteType, sr.NextHop = cnm.RouteNextHop, r.GW.String()
+			gw = r.GW.String()
+		}
+		if gw != "" {
+			sr.RouteType, sr.NextHop = cnm.RouteNextHop, gw
 		}
 		jr.StaticRoutes = append(jr.StaticRoutes, sr)
 	}

@@ -146,7 +146,6 @@ func TestShortID(t *testing.T) {
 // the chain itself used in the scratch netns); only without such a gateway
 // is it on-link. The Join response must give libnetwork the same route.
 func TestMoveJoinResponseRouteWithoutGWUsesFamilyGateway(t *testing.T) {
-	t.Skip("BUG (reported): MoveJoinResponse turns every non-default route without gw into a connected route (RouteType 1), ignoring the IP's gateway; remove this skip once fixed")
 	var res current.Result
 	if err := json.Unmarshal([]byte(`{"cniVersion": "1.0.0",
 		"interfaces": [{"name": "eth0", "sandbox": "/run/scratch"}],
