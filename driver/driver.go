@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type Namespaces interface {
 	LinkNames(nsPath string) ([]string, error)
 	MoveToHost(nsPath, ifName, newName string) error
 	DeleteHostLink(name string) error
+	HostLinkExists(name string) bool
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
 	DefaultRoutes(nsPath string) (v4, v6 bool, err error)
 	// HostPortFree reports whether a host port can be bound.
@@ -144,7 +146,11 @@ func (d *Driver) GetCapabilities(ctx context.Context, _ *struct{}) (*network.Cap
 }
 
 // claimPools finds, for each pool Docker names in CreateNetwork, the
-// docker-cni pool not yet claimed by a network (the newest, if several).
+// docker-cni pool not yet claimed by a network: the oldest, if several
+// (Docker creates networks in the order it requested their pools). The
+// request carries no pool ID, so a claim can still be wrong when creates
+// interleave; Reconcile therefore never releases a pool that holds
+// addresses on the strength of its claim alone.
 func (d *Driver) claimPools(data []*network.IPAMData) ([]*state.Pool, error) {
 	pools, err := d.store.Pools.List()
 	if err != nil {
@@ -154,7 +160,7 @@ func (d *Driver) claimPools(data []*network.IPAMData) ([]*state.Pool, error) {
 	for _, dd := range data {
 		var best *state.Pool
 		for _, p := range pools {
-			if p.Subnet == dd.Pool && p.NetworkID == "" && (best == nil || p.Created.After(best.Created)) {
+			if p.Subnet == dd.Pool && p.NetworkID == "" && (best == nil || p.Created.Before(best.Created)) {
 				best = p
 			}
 		}
@@ -322,6 +328,9 @@ func (d *Driver) generate(nw *state.Network, req *network.CreateNetworkRequest, 
 		return err
 	}
 	nw.CNINetwork, nw.CNIVersion, nw.Conflist, nw.BridgeName = name, translate.DefaultCNIVersion, list, bridge
+	// A bridge that exists already (docker0, a conflist's cni0) is used but
+	// never deleted, as Docker's bridge driver does.
+	nw.OwnsBridge = !d.ns.HostLinkExists(bridge)
 	return nil
 }
 
@@ -373,7 +382,7 @@ func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRe
 		}
 	}
 	d.removeForwarding(ctx, nw)
-	if nw.BridgeName != "" {
+	if nw.BridgeName != "" && nw.OwnsBridge {
 		if err := d.ns.DeleteHostLink(nw.BridgeName); err != nil {
 			return nil, fmt.Errorf("delete network %s: %w", translate.ShortID(nw.ID), err)
 		}
@@ -414,6 +423,9 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 	}
 	if len(ep.Addresses) == 0 {
 		return nil, fmt.Errorf("create endpoint %s: no address from IPAM", translate.ShortID(req.EndpointID))
+	}
+	if err := d.correctClaims(nw, ep.Addresses); err != nil {
+		return nil, fmt.Errorf("create endpoint %s: %w", translate.ShortID(req.EndpointID), err)
 	}
 	ep.Name = d.reservedName(nw, ep.Addresses)
 	resp := &network.CreateEndpointResponse{}
@@ -1055,4 +1067,60 @@ func (d *Driver) RecordContainer(endpointID, containerID, name string) {
 	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
 		d.log.Error("record endpoint's container", "endpoint", translate.ShortID(ep.ID), "err", err)
 	}
+}
+
+// correctClaims fixes a wrong pool claim with the evidence an endpoint
+// brings: its address is reserved in exactly one pool, the one Docker
+// really uses for this network. When CreateNetwork claimed another pool of
+// the same subnet (creates on one subnet interleaved), the two claims are
+// swapped, so that releasing a network never releases another's addresses.
+func (d *Driver) correctClaims(nw *state.Network, addrs []string) error {
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			continue
+		}
+		rs, err := d.store.Reservations.List()
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.Address != p.Addr().String() || slices.Contains(nw.PoolIDs, r.PoolID) {
+				continue
+			}
+			truePool, err := d.store.Pools.Get(r.PoolID)
+			if err != nil {
+				continue
+			}
+			for i, id := range nw.PoolIDs {
+				claimed, err := d.store.Pools.Get(id)
+				if err != nil || claimed.Subnet != truePool.Subnet {
+					continue
+				}
+				d.log.Warn("pool claims of interleaved network creates swapped", "network", translate.ShortID(nw.ID), "pool", truePool.ID, "was", claimed.ID)
+				if other, err := d.store.Networks.Get(truePool.NetworkID); err == nil {
+					for j, oid := range other.PoolIDs {
+						if oid == truePool.ID {
+							other.PoolIDs[j] = claimed.ID
+						}
+					}
+					if err := d.store.Networks.Put(other.ID, other); err != nil {
+						return err
+					}
+				}
+				claimed.NetworkID, truePool.NetworkID = truePool.NetworkID, nw.ID
+				nw.PoolIDs[i] = truePool.ID
+				for _, put := range []*state.Pool{claimed, truePool} {
+					if err := d.store.Pools.Put(put.ID, put); err != nil {
+						return err
+					}
+				}
+				if err := d.store.Networks.Put(nw.ID, nw); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
 }

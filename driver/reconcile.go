@@ -75,10 +75,46 @@ func (d *Driver) Reconcile(ctx context.Context, engines NetworkChecker, pools Po
 		if !stale {
 			continue
 		}
+		if n := d.reservationsIn(p.ID); n > 0 && d.sharesSubnetWithLiveNetwork(p, ps) {
+			// Creates on one subnet may have interleaved, leaving this
+			// pool's claim on another live network until an endpoint
+			// corrects it: addresses in use are not released on a claim.
+			d.log.WarnContext(ctx, "pool looks stale but holds addresses on a subnet a live network uses; keeping it", "pool", p.ID, "addresses", n)
+			continue
+		}
 		d.log.WarnContext(ctx, "pool without a network; releasing", "pool", p.ID)
 		if _, err := pools.ReleasePool(ctx, &ipam.ReleasePoolRequest{PoolID: p.ID}); err != nil {
 			errs = append(errs, fmt.Errorf("release stale pool %s: %w", p.ID, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reservationsIn counts the addresses reserved in a pool.
+func (d *Driver) reservationsIn(poolID string) int {
+	rs, err := d.store.Reservations.List()
+	if err != nil {
+		return 1 // unknown: count as in use
+	}
+	n := 0
+	for _, r := range rs {
+		if r.PoolID == poolID {
+			n++
+		}
+	}
+	return n
+}
+
+// sharesSubnetWithLiveNetwork reports whether another pool on p's subnet is
+// claimed by a network docker-cni still has.
+func (d *Driver) sharesSubnetWithLiveNetwork(p *state.Pool, pools []*state.Pool) bool {
+	for _, o := range pools {
+		if o.ID == p.ID || o.Subnet != p.Subnet || o.NetworkID == "" {
+			continue
+		}
+		if _, err := d.store.Networks.Get(o.NetworkID); err == nil {
+			return true
+		}
+	}
+	return false
 }

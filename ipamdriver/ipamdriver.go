@@ -374,6 +374,9 @@ func (d *Driver) RequestAddress(ctx context.Context, req *ipam.RequestAddressReq
 		if derr := d.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args); derr != nil {
 			d.log.ErrorContext(ctx, "release unexpected reservation", "owner", owner, "err", derr)
 		}
+		if ok {
+			return nil, fmt.Errorf("CNI network %q: IPAM plugin %s reserved %s, not the requested %s", pool.CNINetwork, pool.IPAMType, addr, want)
+		}
 		return nil, fmt.Errorf("CNI network %q: IPAM plugin %s returned no address in %s (result %v)", pool.CNINetwork, pool.IPAMType, subnet, res.IPs)
 	}
 	r := &state.Reservation{

@@ -150,6 +150,12 @@ func MoveToHost(nsPath, ifName, newName string) error {
 	})
 }
 
+// HostLinkExists reports whether the host netns has a link of that name.
+func HostLinkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
 // DeleteHostLink deletes a link of the host netns by name; a missing link is
 // not an error.
 func DeleteHostLink(name string) error {
@@ -238,6 +244,7 @@ func (Ops) Remove(p string) error                { return Remove(p) }
 func (Ops) LinkNames(p string) ([]string, error) { return LinkNames(p) }
 func (Ops) MoveToHost(p, i, n string) error      { return MoveToHost(p, i, n) }
 func (Ops) DeleteHostLink(n string) error        { return DeleteHostLink(n) }
+func (Ops) HostLinkExists(n string) bool         { return HostLinkExists(n) }
 func (Ops) Reclaim(from, mac, to, name string, addrs []netip.Prefix) (bool, error) {
 	return Reclaim(from, mac, to, name, addrs)
 }

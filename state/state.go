@@ -77,8 +77,11 @@ type Network struct {
 	// Gateways are the per-family gateways the static IPAM override uses.
 	Gateways []string `json:",omitempty"`
 	Internal bool
-	// BridgeName is the bridge of a generated network, removed with it.
+	// BridgeName is the bridge of a generated network; OwnsBridge says
+	// docker-cni's chain made it (it did not exist at create), so it is
+	// removed with the network.
 	BridgeName string `json:",omitempty"`
+	OwnsBridge bool   `json:",omitempty"`
 	Created    time.Time
 }
 
