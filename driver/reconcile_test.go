@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"github.com/docker-cni/docker-cni/state"
 	"net/netip"
 	"slices"
 	"sync"
@@ -219,21 +220,7 @@ func TestReconcileReportsReleaseFailures(t *testing.T) {
 // addresses of the second network's containers.
 func TestInterleavedBoundCreates(t *testing.T) {
 	e := newEnv(t)
-	req := bound("shared")
-	req.Pool = "10.88.0.0/24"
-	data1 := e.cniPool(req) // Docker's pool for network 1
-	p1 := e.pools()[0]
-	p1.Created = p1.Created.Add(-time.Minute)
-	if err := e.store.Pools.Put(p1.ID, p1); err != nil {
-		t.Fatal(err)
-	}
-	data2 := e.cniPool(req) // Docker's pool for network 2
-	var p2 string
-	for _, p := range e.pools() {
-		if p.ID != p1.ID {
-			p2 = p.ID
-		}
-	}
+	data1, p1, data2, p2 := twoSharedPools(t, e) // Docker's pools for networks 1 and 2
 	for i, data := range []*network.IPAMData{data1, data2} {
 		if _, err := e.d.CreateNetwork(e.ctx, &network.CreateNetworkRequest{NetworkID: netID(i + 1), Options: map[string]any{}, IPv4Data: []*network.IPAMData{data}}); err != nil {
 			t.Fatal(err)
@@ -277,21 +264,7 @@ func TestInterleavedBoundCreates(t *testing.T) {
 // network and reconciling keeps this network's addresses.
 func TestClaimsCorrectedByEndpoint(t *testing.T) {
 	e := newEnv(t)
-	req := bound("shared")
-	req.Pool = "10.88.0.0/24"
-	data1 := e.cniPool(req)
-	p1 := e.pools()[0]
-	p1.Created = p1.Created.Add(-time.Minute)
-	if err := e.store.Pools.Put(p1.ID, p1); err != nil {
-		t.Fatal(err)
-	}
-	data2 := e.cniPool(req)
-	var p2 string
-	for _, p := range e.pools() {
-		if p.ID != p1.ID {
-			p2 = p.ID
-		}
-	}
+	data1, p1, data2, p2 := twoSharedPools(t, e)
 	// Network 2 is created first: it claims p1, the oldest.
 	for _, n := range []struct {
 		i    int
@@ -333,4 +306,26 @@ func TestClaimsCorrectedByEndpoint(t *testing.T) {
 	if _, ok := e.cni.Reserved("shared")[a]; !ok {
 		t.Errorf("%s of network 2's container was released", a)
 	}
+}
+
+// twoSharedPools requests two pools of the bound network "shared" on one
+// subnet, the first a minute older, as two interleaved `docker network
+// create` would.
+func twoSharedPools(t *testing.T, e *env) (data1 *network.IPAMData, p1 *state.Pool, data2 *network.IPAMData, p2 string) {
+	t.Helper()
+	req := bound("shared")
+	req.Pool = "10.88.0.0/24"
+	data1 = e.cniPool(req)
+	p1 = e.pools()[0]
+	p1.Created = p1.Created.Add(-time.Minute)
+	if err := e.store.Pools.Put(p1.ID, p1); err != nil {
+		t.Fatal(err)
+	}
+	data2 = e.cniPool(req)
+	for _, p := range e.pools() {
+		if p.ID != p1.ID {
+			p2 = p.ID
+		}
+	}
+	return data1, p1, data2, p2
 }

@@ -32,8 +32,8 @@ func ls(args []string, stdout, stderr io.Writer) error {
 	}
 	type row struct {
 		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, CNIContainerID, Name, Container string
-		Addresses                                                                          []string
-		Ports                                                                              []translate.PortMapping
+		Addresses                                                                             []string
+		Ports                                                                                 []translate.PortMapping
 	}
 	var rows []row
 	for _, ep := range eps {
