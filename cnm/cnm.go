@@ -68,10 +68,12 @@ type ActivateResponse struct {
 }
 
 // InterfaceName names the interface a driver created for libnetwork to move
-// into the sandbox and rename to DstPrefix plus an index.
+// into the sandbox and rename to DstName or, when that is empty (or the
+// engine predates it, as 20.10 does), to DstPrefix plus an index.
 type InterfaceName struct {
 	SrcName   string
 	DstPrefix string
+	DstName   string `json:",omitempty"`
 }
 
 // StaticRoute is a route libnetwork adds in the sandbox. RouteType 0 is a

@@ -222,7 +222,7 @@ func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRe
 	if err != nil {
 		return nil, err
 	}
-	nw := &state.Network{ID: req.NetworkID, Internal: opts.Internal, DockerIPAM: dockerIPAM > 0, Created: d.now()}
+	nw := &state.Network{ID: req.NetworkID, Internal: opts.Internal, JoinMode: string(opts.Join), DockerIPAM: dockerIPAM > 0, Created: d.now()}
 	for _, p := range pools {
 		nw.PoolIDs = append(nw.PoolIDs, p.ID)
 		nw.Gateways = append(nw.Gateways, p.Gateway)
@@ -525,24 +525,38 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		return nil, err
 	}
 	att := &state.Attachment{SandboxKey: req.SandboxKey, ContainerID: ep.ID, Conflist: list, Args: args, Added: d.now()}
-	carriesDefault := false
+	carriesDefault, strip4, strip6 := false, false, false
+	scratch := filepath.Join(d.cfg.ScratchDir, translate.ShortID(ep.ID))
 	if d.ns.IsNetNS(req.SandboxKey) {
 		names, err := d.ns.LinkNames(req.SandboxKey)
 		if err != nil {
 			return nil, err
 		}
-		att.Mode, att.NetNS, att.IfName = string(translate.JoinDirect), req.SandboxKey, translate.NextIfName(names)
-		has4, has6, err := d.ns.DefaultRoutes(req.SandboxKey)
-		if err != nil {
+		att.Mode, att.NetNS, att.IfName = string(translate.JoinHandover), req.SandboxKey, translate.NextIfName(names)
+		if nw.JoinMode == string(translate.JoinDirect) {
+			att.Mode = string(translate.JoinDirect)
+		} else {
+			// DEL runs in a scratch netns, made when needed: the
+			// interface may be in the host by then (libnetwork moves it
+			// out at Leave) or the sandbox gone.
+			att.ScratchNS, att.HostIfName = scratch, translate.HostIfName(ep.ID)
+		}
+		// The chain must not add a second default route (plugins fail
+		// on the one there); in handover mode libnetwork sets the
+		// default route itself, from the gateway Join returns.
+		if strip4, strip6, err = d.ns.DefaultRoutes(req.SandboxKey); err != nil {
 			return nil, err
 		}
-		carriesDefault = !has4 && !nw.Internal && pl.HasDefaultRoute(false)
-		if list, err = translate.WithoutDefaultRoutes(list, has4, has6); err != nil {
+		carriesDefault = !strip4 && !nw.Internal && pl.HasDefaultRoute(false)
+		if list, err = translate.WithoutDefaultRoutes(list, strip4, strip6); err != nil {
 			return nil, err
 		}
 		att.Conflist = list
 	} else {
-		scratch := filepath.Join(d.cfg.ScratchDir, translate.ShortID(ep.ID))
+		if nw.JoinMode == string(translate.JoinDirect) {
+			return nil, fmt.Errorf("-o %s=%s: this engine makes the container's netns after Join (Docker 20.10 and older), "+
+				"so the chain cannot run in it; recreate the network without the option", translate.OptJoin, translate.JoinDirect)
+		}
 		if err := d.ns.Remove(scratch); err != nil {
 			return nil, err
 		}
@@ -590,21 +604,37 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		return nil, fmt.Errorf("cni ADD %s: result as version %s: %w", nw.CNINetwork, pl.CNIVersion, err)
 	}
 	att.Result, _ = json.Marshal(vres)
+	// From here on the interface may leave where ADD put it; DEL finds it
+	// by MAC.
 	for _, iface := range res.Interfaces {
 		if iface.Name == att.IfName && iface.Sandbox != "" {
 			att.MAC = iface.Mac
 		}
 	}
 	resp := translate.DirectJoinResponse()
-	if att.Mode == string(translate.JoinMove) {
+	if att.Mode != string(translate.JoinDirect) {
 		if err := d.ns.DeleteHostLink(att.HostIfName); err != nil {
 			return nil, err
 		}
-		if err := d.ns.MoveToHost(att.ScratchNS, att.IfName, att.HostIfName); err != nil {
+		if err := d.ns.MoveToHost(att.NetNS, att.IfName, att.HostIfName); err != nil {
 			return nil, err
 		}
 		if resp, err = translate.MoveJoinResponse(res, att.IfName, att.HostIfName, nw.Internal); err != nil {
 			return nil, err
+		}
+	}
+	if att.Mode == string(translate.JoinHandover) {
+		// Back under the name the chain gave it, so DEL finds it, and
+		// in libnetwork's list, so its own drivers name theirs after it.
+		resp.InterfaceName.DstName = att.IfName
+		// A default route dropped above (the sandbox had one) is still
+		// this network's to offer: Docker picks the container's gateway.
+		gw4, gw6 := translate.ResultGateways(res, att.IfName)
+		if strip4 && !nw.Internal && pl.HasDefaultRoute(false) && resp.Gateway == "" {
+			resp.Gateway = gw4
+		}
+		if strip6 && !nw.Internal && pl.HasDefaultRoute(true) && resp.GatewayIPv6 == "" {
+			resp.GatewayIPv6 = gw6
 		}
 	}
 	if err := d.store.Endpoints.Put(ep.ID, ep); err != nil {
@@ -687,11 +717,19 @@ func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 		return err
 	}
 	rt := runtimeConf(att)
-	if att.Mode == string(translate.JoinMove) {
+	switch {
+	case att.Mode == string(translate.JoinHandover) && att.MAC == "":
+		// The interface never left where ADD put it (ADD or its checks
+		// failed): DEL runs there.
+		if !d.ns.IsNetNS(rt.NetNS) {
+			rt.NetNS = ""
+		}
+	case att.Mode != string(translate.JoinDirect):
 		if err := d.reclaim(ctx, ep, att); err != nil {
 			return err
 		}
-	} else if !d.ns.IsNetNS(rt.NetNS) {
+		rt.NetNS = att.ScratchNS
+	case !d.ns.IsNetNS(rt.NetNS):
 		rt.NetNS = ""
 	}
 	if err := d.cni.Del(ctx, att.Conflist, rt); err != nil {

@@ -28,13 +28,20 @@ func (e *env) boundEndpoint() string {
 	return e.createEndpoint(netID(1), epID(1), "web")
 }
 
+// directEndpoint is boundEndpoint on a network made with -o cni.join=direct.
+func (e *env) directEndpoint() string {
+	e.t.Helper()
+	e.mustCreateNetwork(netID(1), bound("shared"), generic(translate.OptJoin, "direct"))
+	return e.createEndpoint(netID(1), epID(1), "web")
+}
+
 func hasArg(args [][2]string, k, v string) bool {
 	return slices.Contains(args, [2]string{k, v})
 }
 
 func TestJoinDirect(t *testing.T) {
 	e := newEnv(t)
-	addr := e.boundEndpoint()
+	addr := e.directEndpoint()
 	if addr != "10.88.0.2/24" {
 		t.Fatalf("endpoint address = %s", addr)
 	}
@@ -98,7 +105,7 @@ func TestJoinDirect(t *testing.T) {
 func TestJoinMAC(t *testing.T) {
 	t.Run("generated chain sets the endpoint's MAC", func(t *testing.T) {
 		e := newEnv(t)
-		e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), map[string]any{})
+		e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), generic(translate.OptJoin, "direct"))
 		e.createEndpoint(netID(1), epID(1), "web")
 		mac := e.endpoint(epID(1)).MAC
 		sbox := e.sandbox("c1")
@@ -113,7 +120,7 @@ func TestJoinMAC(t *testing.T) {
 
 	t.Run("direct mode refuses a MAC the chain cannot set", func(t *testing.T) {
 		e := newEnv(t)
-		e.mustCreateNetwork(netID(1), bound("shared"), map[string]any{})
+		e.mustCreateNetwork(netID(1), bound("shared"), generic(translate.OptJoin, "direct"))
 		if _, err := e.d.CreateEndpoint(e.ctx, &network.CreateEndpointRequest{NetworkID: netID(1), EndpointID: epID(1),
 			Interface: &network.EndpointInterface{Address: "10.88.0.7/24", MacAddress: "02:42:0a:58:00:07"}}); err != nil {
 			t.Fatal(err)
@@ -173,10 +180,14 @@ func TestJoinMove(t *testing.T) {
 }
 
 func TestJoinAddFailsRollsBack(t *testing.T) {
-	for _, mode := range []string{"direct", "move"} {
+	for _, mode := range []string{"direct", "handover", "move"} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t)
-			e.boundEndpoint()
+			if mode == "direct" {
+				e.directEndpoint()
+			} else {
+				e.boundEndpoint()
+			}
 			key := e.sandbox("c1")
 			if mode == "move" {
 				key = filepath.Join(e.dir, "docker", "netns", "not-yet")
@@ -205,6 +216,8 @@ func TestJoinAddFailsRollsBack(t *testing.T) {
 	}
 }
 
+// TestJoinResultWithoutReservedAddress: a wrong result fails the Join
+// before the interface is handed over; DEL runs where ADD did.
 func TestJoinResultWithoutReservedAddress(t *testing.T) {
 	e := newEnv(t)
 	e.boundEndpoint()
@@ -227,7 +240,7 @@ func TestJoinResultWithoutReservedAddress(t *testing.T) {
 
 func TestLeave(t *testing.T) {
 	e := newEnv(t)
-	e.boundEndpoint()
+	e.directEndpoint()
 	sbox := e.sandbox("c1")
 	e.mustJoin(netID(1), epID(1), sbox)
 	att := e.endpoint(epID(1)).Attachment
@@ -281,7 +294,7 @@ func TestLeaveDelFails(t *testing.T) {
 
 func TestDeleteEndpointWithoutLeave(t *testing.T) {
 	e := newEnv(t)
-	e.boundEndpoint()
+	e.directEndpoint()
 	sbox := e.sandbox("c1")
 	e.mustJoin(netID(1), epID(1), sbox)
 
@@ -308,7 +321,7 @@ func TestDeleteEndpointWithoutLeave(t *testing.T) {
 // died); DEL must still run, with an empty CNI_NETNS as the spec allows.
 func TestDelVanishedNetNS(t *testing.T) {
 	e := newEnv(t)
-	e.boundEndpoint()
+	e.directEndpoint()
 	sbox := e.sandbox("c1")
 	e.mustJoin(netID(1), epID(1), sbox)
 	e.ns.DropNetNS(sbox)
@@ -411,7 +424,7 @@ func TestLeaveMoveReclaims(t *testing.T) {
 func TestJoinRepeated(t *testing.T) {
 	t.Run("direct", func(t *testing.T) {
 		e := newEnv(t)
-		e.boundEndpoint()
+		e.directEndpoint()
 		sbox := e.sandbox("c1")
 		e.mustJoin(netID(1), epID(1), sbox)
 		e.mustJoin(netID(1), epID(1), sbox)
@@ -463,7 +476,7 @@ func TestEndpointOperInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(resp.Value); got != "map[cni.addresses:[10.88.0.2/24] cni.containerid:"+epID(1)+" cni.ifname:eth0 cni.mode:direct]" {
+	if got := fmt.Sprint(resp.Value); got != "map[cni.addresses:[10.88.0.2/24] cni.containerid:"+epID(1)+" cni.ifname:eth0 cni.mode:handover]" {
 		t.Errorf("oper info = %s", got)
 	}
 }
@@ -532,5 +545,159 @@ func TestJoinUsesRefreshedConflist(t *testing.T) {
 	e.mustJoin(netID(1), epID(3), e.sandbox("c3"))
 	if _, routes := staticIPAM(t, e.cni.Calls(testutil.OpAdd)[2].Conf); routes != "[map[dst:0.0.0.0/0] map[dst:10.60.0.0/16]]" {
 		t.Errorf("join after a broken edit ran routes %s, want the last good conflist's", routes)
+	}
+}
+
+// TestJoinHandover: the sandbox exists (Docker 28+); the chain runs in it,
+// then the interface goes to the host for libnetwork to move back under the
+// same name, so that libnetwork counts it when it names its own drivers'
+// interfaces.
+func TestJoinHandover(t *testing.T) {
+	e := newEnv(t)
+	e.boundEndpoint()
+	// The container joined a network of Docker's bridge driver first: it
+	// has eth0 and a default route.
+	sbox := e.sandbox("c1", testutil.Link{Name: "eth0", MAC: "02:42:ac:11:00:02"})
+	e.ns.SetDefaultRoutes(sbox, true, false)
+	scratch := filepath.Join(e.scratchDir, translate.ShortID(epID(1)))
+	hostIf := translate.HostIfName(epID(1))
+
+	resp := e.mustJoin(netID(1), epID(1), sbox)
+	want := cnm.InterfaceName{SrcName: hostIf, DstPrefix: "eth", DstName: "eth1"}
+	if resp.InterfaceName == nil || *resp.InterfaceName != want {
+		t.Fatalf("interface name = %+v, want %+v", resp.InterfaceName, want)
+	}
+	// The chain's default route was left out (the sandbox has one), but
+	// the network still offers its gateway: Docker picks the container's.
+	if resp.Gateway != "10.88.0.1" || !resp.DisableGatewayService {
+		t.Errorf("Join response = %+v, want gateway 10.88.0.1", resp)
+	}
+	if want := []cnm.StaticRoute{{Destination: "10.50.0.0/16", RouteType: cnm.RouteNextHop, NextHop: "10.88.0.1"}}; !slices.Equal(resp.StaticRoutes, want) {
+		t.Errorf("static routes = %+v, want %+v", resp.StaticRoutes, want)
+	}
+	add := e.onlyCall(testutil.OpAdd)
+	if add.RT.NetNS != sbox || add.RT.IfName != "eth1" {
+		t.Errorf("ADD runtime conf = %+v; want the sandbox and eth1", add.RT)
+	}
+	if _, routes := staticIPAM(t, add.Conf); routes != "[map[dst:10.50.0.0/16]]" {
+		t.Errorf("routes = %s, want the default route dropped", routes)
+	}
+	att := e.endpoint(epID(1)).Attachment
+	if att.Mode != "handover" || att.NetNS != sbox || att.ScratchNS != scratch || att.HostIfName != hostIf || att.IfName != "eth1" {
+		t.Errorf("attachment = %+v", att)
+	}
+	if l, ok := e.ns.Link(testutil.HostNetNS, hostIf); !ok || l.MAC != att.MAC || att.MAC == "" {
+		t.Errorf("host link %s = %+v (found %v), attachment MAC %q", hostIf, l, ok, att.MAC)
+	}
+	if _, ok := e.ns.Link(sbox, "eth1"); ok {
+		t.Error("eth1 still in the sandbox: libnetwork could not move it")
+	}
+	if e.ns.Exists(scratch) {
+		t.Error("a scratch netns was made at Join")
+	}
+
+	t.Run("sandbox without a default route", func(t *testing.T) {
+		e.createEndpoint(netID(1), epID(2), "db")
+		resp := e.mustJoin(netID(1), epID(2), e.sandbox("c2"))
+		add := e.cni.Calls(testutil.OpAdd)[1]
+		if _, routes := staticIPAM(t, add.Conf); routes != "[map[dst:0.0.0.0/0] map[dst:10.50.0.0/16]]" {
+			t.Errorf("routes = %s", routes)
+		}
+		if resp.Gateway != "10.88.0.1" || resp.InterfaceName.DstName != "eth0" {
+			t.Errorf("Join response = %+v, interface %+v", resp, resp.InterfaceName)
+		}
+	})
+
+	t.Run("a MAC the chain cannot set is left to libnetwork", func(t *testing.T) {
+		if _, err := e.d.CreateEndpoint(e.ctx, &network.CreateEndpointRequest{NetworkID: netID(1), EndpointID: epID(3),
+			Interface: &network.EndpointInterface{Address: "10.88.0.9/24", MacAddress: "02:42:0a:58:00:09"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.join(netID(1), epID(3), e.sandbox("c3")); err != nil {
+			t.Errorf("Join: %v", err)
+		}
+	})
+}
+
+// TestJoinDirectRefusedWithoutNetNS: -o cni.join=direct cannot work where
+// the sandbox does not exist at Join (20.10); it is refused, not ignored.
+func TestJoinDirectRefusedWithoutNetNS(t *testing.T) {
+	e := newEnv(t)
+	e.directEndpoint()
+	_, err := e.join(netID(1), epID(1), filepath.Join(e.dir, "docker", "netns", "not-yet"))
+	wantErr(t, err, "join endpoint e10001ffffff on network a10001ffffff: -o cni.join=direct: this engine makes the container's netns after Join")
+	if calls := e.cni.Calls(testutil.OpAdd); len(calls) != 0 {
+		t.Errorf("ADD ran: %+v", calls)
+	}
+	if att := e.endpoint(epID(1)).Attachment; att != nil {
+		t.Errorf("attachment recorded: %+v", att)
+	}
+}
+
+// TestLeaveHandoverReclaims: wherever libnetwork left the interface (in the
+// sandbox under its ADD name, moved back out to the host, or gone), DEL
+// gets it in a scratch netns under its ADD name with its addresses.
+func TestLeaveHandoverReclaims(t *testing.T) {
+	for _, where := range []string{"sandbox", "host", ""} {
+		t.Run("link in "+where, func(t *testing.T) {
+			e := newEnv(t)
+			e.boundEndpoint()
+			sbox := e.sandbox("c1", testutil.Link{Name: "eth0"})
+			scratch := filepath.Join(e.scratchDir, translate.ShortID(epID(1)))
+			hostIf := translate.HostIfName(epID(1))
+			resp := e.mustJoin(netID(1), epID(1), sbox)
+			mac := e.endpoint(epID(1)).Attachment.MAC
+			// libnetwork moves it in as DstName.
+			if err := e.ns.Move(testutil.HostNetNS, hostIf, sbox, resp.InterfaceName.DstName); err != nil {
+				t.Fatal(err)
+			}
+			switch where {
+			case "host":
+				if err := e.ns.Move(sbox, "eth1", testutil.HostNetNS, hostIf); err != nil {
+					t.Fatal(err)
+				}
+			case "":
+				e.ns.DropNetNS(sbox)
+			}
+			var mu sync.Mutex
+			var atDel []testutil.Link
+			e.cni.OnCall = func(c testutil.Call) {
+				if c.Op == testutil.OpDel {
+					mu.Lock()
+					atDel = e.ns.Links(c.RT.NetNS)
+					mu.Unlock()
+				}
+			}
+			if err := e.leave(netID(1), epID(1)); err != nil {
+				t.Fatal(err)
+			}
+			del := e.onlyCall(testutil.OpDel)
+			if del.RT.NetNS != scratch || del.RT.IfName != "eth1" {
+				t.Errorf("DEL runtime conf = %+v, want the scratch netns and eth1", del.RT)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			i := slices.IndexFunc(atDel, func(l testutil.Link) bool { return l.Name == "eth1" })
+			if where == "" {
+				if i >= 0 {
+					t.Errorf("a link appeared at DEL: %+v", atDel)
+				}
+			} else if i < 0 || atDel[i].MAC != mac || fmt.Sprint(atDel[i].Addrs) != "[10.88.0.2/24]" {
+				t.Errorf("links in the scratch netns at DEL = %+v, want eth1 %s with 10.88.0.2/24", atDel, mac)
+			}
+			if e.ns.Exists(scratch) {
+				t.Error("scratch netns left")
+			}
+			for _, ns := range []string{sbox, testutil.HostNetNS} {
+				for _, l := range e.ns.Links(ns) {
+					if l.MAC == mac || l.Name == hostIf {
+						t.Errorf("link %+v left in %s", l, ns)
+					}
+				}
+			}
+			if e.endpoint(epID(1)).Attachment != nil {
+				t.Error("attachment left")
+			}
+		})
 	}
 }

@@ -337,7 +337,7 @@ func TestCreateEndpoint(t *testing.T) {
 func TestDeleteNetwork(t *testing.T) {
 	e := newEnv(t)
 	nid := netID(1)
-	e.mustCreateNetwork(nid, subnet("10.30.0.0/24"), map[string]any{})
+	e.mustCreateNetwork(nid, subnet("10.30.0.0/24"), generic(translate.OptJoin, "direct"))
 	e.createEndpoint(nid, epID(1), "joined")
 	e.createEndpoint(nid, epID(2), "created")
 	sbox := e.sandbox("c1")

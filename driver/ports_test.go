@@ -43,7 +43,7 @@ func portMappings(t *testing.T, c testutil.Call) string {
 
 func TestJoinDirectPublishesPorts(t *testing.T) {
 	e := newEnv(t)
-	e.boundEndpoint()
+	e.directEndpoint()
 	sbox := e.sandbox("c1")
 	e.ns.SetPortBusy(translate.PortKey{Proto: "udp", Port: translate.EphemeralFirst})
 
@@ -82,7 +82,7 @@ func TestJoinDirectPublishesPorts(t *testing.T) {
 
 func TestJoinDirectSecondNetworkPublishesNothing(t *testing.T) {
 	e := newEnv(t)
-	e.boundEndpoint()
+	e.directEndpoint()
 	sbox := e.sandbox("c1", testutil.Link{Name: "eth0"})
 	e.ns.SetDefaultRoutes(sbox, true, false)
 	if _, err := e.d.Join(e.ctx, &network.JoinRequest{NetworkID: netID(1), EndpointID: epID(1), SandboxKey: sbox, Options: portOpts()}); err != nil {
@@ -95,7 +95,7 @@ func TestJoinDirectSecondNetworkPublishesNothing(t *testing.T) {
 
 func TestJoinPublishFailsRollsBack(t *testing.T) {
 	e := newEnv(t)
-	e.boundEndpoint()
+	e.directEndpoint()
 	sbox := e.sandbox("c1")
 	e.cni.FailNext(testutil.OpPluginAdd, errors.New("iptables: No chain/target/match by that name"))
 	_, err := e.d.Join(e.ctx, &network.JoinRequest{NetworkID: netID(1), EndpointID: epID(1), SandboxKey: sbox, Options: portOpts()})
@@ -109,20 +109,33 @@ func TestJoinPublishFailsRollsBack(t *testing.T) {
 	}
 }
 
-// TestMovePublishesAtProgramExternalConnectivity: in move mode Docker says
-// which network carries the default route; a second call publishes nothing
-// twice, and the host ports of two endpoints never clash.
-func TestMovePublishesAtProgramExternalConnectivity(t *testing.T) {
+// TestPublishesAtProgramExternalConnectivity: in move and handover mode
+// Docker says which network carries the default route; a second call
+// publishes nothing twice, and the host ports of two endpoints never clash.
+func TestPublishesAtProgramExternalConnectivity(t *testing.T) {
+	for _, mode := range []string{"move", "handover"} {
+		t.Run(mode, func(t *testing.T) { testPublishesAtProgramExternalConnectivity(t, mode) })
+	}
+}
+
+func testPublishesAtProgramExternalConnectivity(t *testing.T, mode string) {
 	e := newEnv(t)
 	e.boundEndpoint()
 	e.createEndpoint(netID(1), epID(2), "db")
 	for _, ep := range []string{epID(1), epID(2)} {
-		if _, err := e.d.Join(e.ctx, &network.JoinRequest{NetworkID: netID(1), EndpointID: ep, SandboxKey: "/var/run/docker/netns/" + ep[:12], Options: portOpts()}); err != nil {
+		key := "/var/run/docker/netns/" + ep[:12]
+		if mode == "handover" {
+			key = e.sandbox(ep[:12])
+		}
+		if _, err := e.d.Join(e.ctx, &network.JoinRequest{NetworkID: netID(1), EndpointID: ep, SandboxKey: key, Options: portOpts()}); err != nil {
 			t.Fatal(err)
+		}
+		if got := e.endpoint(ep).Attachment.Mode; got != mode {
+			t.Fatalf("join mode = %s, want %s", got, mode)
 		}
 	}
 	if calls := e.portmapCalls(testutil.OpPluginAdd); len(calls) != 0 {
-		t.Fatalf("move-mode Join published: %+v", calls)
+		t.Fatalf("%s-mode Join published: %+v", mode, calls)
 	}
 	for _, ep := range []string{epID(1), epID(1), epID(2)} {
 		opts := portOpts()

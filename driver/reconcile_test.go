@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"github.com/docker-cni/docker-cni/state"
 	"net/netip"
 	"slices"
 	"sync"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/internal/testutil"
+	"github.com/docker-cni/docker-cni/state"
+	"github.com/docker-cni/docker-cni/translate"
 )
 
 // fakeEngines answers NetworkChecker from a table; networks it does not
@@ -64,7 +65,7 @@ func (e *env) later(age time.Duration) {
 func TestReconcileGoneNetwork(t *testing.T) {
 	e := newEnv(t)
 	gone, alive, unknown := netID(1), netID(2), netID(3)
-	e.mustCreateNetwork(gone, bound("shared"), map[string]any{})
+	e.mustCreateNetwork(gone, bound("shared"), generic(translate.OptJoin, "direct"))
 	e.mustCreateNetwork(alive, subnet("10.30.0.0/24"), map[string]any{})
 	e.mustCreateNetwork(unknown, subnet("10.31.0.0/24"), map[string]any{})
 	e.createEndpoint(gone, epID(1), "a")

@@ -77,6 +77,9 @@ type Network struct {
 	// Gateways are the per-family gateways the static IPAM override uses.
 	Gateways []string `json:",omitempty"`
 	Internal bool
+	// JoinMode is the -o cni.join mode ("" is handover where the engine
+	// allows it).
+	JoinMode string `json:",omitempty"`
 	// BridgeName is the bridge of a generated network; OwnsBridge says
 	// docker-cni's chain made it (it did not exist at create), so it is
 	// removed with the network.

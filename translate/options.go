@@ -15,10 +15,16 @@ import (
 // spelling that works alone; -o is accepted when it agrees.
 const OptNetwork = "cni.network"
 
+// OptJoin picks the Join mode on engines that make the container's netns
+// before Join: "handover" (the default) or "direct".
+const OptJoin = "cni.join"
+
 // NetworkOptions are the parsed options of a CreateNetwork request.
 type NetworkOptions struct {
 	// CNINetwork is the -o cni.network value, if any.
 	CNINetwork string
+	// Join is the -o cni.join value, if any.
+	Join       JoinMode
 	BridgeName string
 	MTU        int
 	Internal   bool
@@ -28,6 +34,7 @@ type NetworkOptions struct {
 // knownGeneric lists the -o options the cni driver understands.
 var knownGeneric = map[string]bool{
 	OptNetwork:        true,
+	OptJoin:           true,
 	cnm.OptBridgeName: true,
 	cnm.OptMTU:        true,
 }
@@ -57,6 +64,11 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 		switch k {
 		case OptNetwork:
 			no.CNINetwork = s
+		case OptJoin:
+			if s != string(JoinHandover) && s != string(JoinDirect) {
+				return no, fmt.Errorf("option %s: %q is not a join mode (%s or %s)", k, s, JoinHandover, JoinDirect)
+			}
+			no.Join = JoinMode(s)
 		case cnm.OptBridgeName:
 			if err := ValidIfName(s); err != nil {
 				return no, fmt.Errorf("option %s: %w", k, err)
@@ -72,8 +84,13 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return no, fmt.Errorf("option %s is not supported by the cni driver (supported: %s, %s, %s)",
-			strings.Join(unknown, ", "), OptNetwork, cnm.OptBridgeName, cnm.OptMTU)
+		supported := make([]string, 0, len(knownGeneric))
+		for k := range knownGeneric {
+			supported = append(supported, k)
+		}
+		sort.Strings(supported)
+		return no, fmt.Errorf("option %s is not supported by the cni driver (supported: %s)",
+			strings.Join(unknown, ", "), strings.Join(supported, ", "))
 	}
 	return no, nil
 }

@@ -19,8 +19,14 @@ const DstPrefix = "eth"
 type JoinMode string
 
 const (
-	// JoinDirect: the sandbox netns exists at Join (Docker Engine >= 28), the
-	// chain runs straight into it, and Docker is told to move nothing.
+	// JoinHandover: the sandbox netns exists at Join (Docker Engine >= 28);
+	// the chain runs in it, then the interface is handed to libnetwork (out
+	// to the host and back, under the same name), so that libnetwork knows
+	// it: it names its own drivers' interfaces after it, and routes the
+	// container's default route and published ports as Docker chooses.
+	JoinHandover JoinMode = "handover"
+	// JoinDirect: the sandbox netns exists at Join, the chain runs straight
+	// into it, and Docker is told to move nothing (-o cni.join=direct).
 	JoinDirect JoinMode = "direct"
 	// JoinMove: the sandbox netns does not exist yet (older engines); the
 	// chain runs in a scratch netns and the interface is handed to
@@ -45,26 +51,7 @@ func MoveJoinResponse(res *current.Result, ifName, srcName string, internal bool
 		InterfaceName:         &cnm.InterfaceName{SrcName: srcName, DstPrefix: DstPrefix},
 		DisableGatewayService: true,
 	}
-	ifIndex := -1
-	for i, iface := range res.Interfaces {
-		if iface.Name == ifName && iface.Sandbox != "" {
-			ifIndex = i
-		}
-	}
-	gw4, gw6 := "", ""
-	for _, ipc := range res.IPs {
-		if ipc.Interface != nil && ifIndex >= 0 && *ipc.Interface != ifIndex {
-			continue
-		}
-		if ipc.Gateway == nil {
-			continue
-		}
-		if ipc.Address.IP.To4() != nil && gw4 == "" {
-			gw4 = ipc.Gateway.String()
-		} else if ipc.Address.IP.To4() == nil && gw6 == "" {
-			gw6 = ipc.Gateway.String()
-		}
-	}
+	gw4, gw6 := ResultGateways(res, ifName)
 	for _, r := range res.Routes {
 		if r == nil {
 			continue
@@ -109,6 +96,31 @@ func MoveJoinResponse(res *current.Result, ifName, srcName string, internal bool
 		jr.Gateway, jr.GatewayIPv6 = "", ""
 	}
 	return jr, nil
+}
+
+// ResultGateways are the first IPv4 and IPv6 gateways a CNI result gives the
+// container interface ifName ("" where it gives none).
+func ResultGateways(res *current.Result, ifName string) (gw4, gw6 string) {
+	ifIndex := -1
+	for i, iface := range res.Interfaces {
+		if iface.Name == ifName && iface.Sandbox != "" {
+			ifIndex = i
+		}
+	}
+	for _, ipc := range res.IPs {
+		if ipc.Interface != nil && ifIndex >= 0 && *ipc.Interface != ifIndex {
+			continue
+		}
+		if ipc.Gateway == nil {
+			continue
+		}
+		if ipc.Address.IP.To4() != nil && gw4 == "" {
+			gw4 = ipc.Gateway.String()
+		} else if ipc.Address.IP.To4() == nil && gw6 == "" {
+			gw6 = ipc.Gateway.String()
+		}
+	}
+	return gw4, gw6
 }
 
 // NextIfName picks the interface name for a new attachment in a sandbox

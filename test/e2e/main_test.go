@@ -83,7 +83,7 @@ func setup() error {
 		case "debian":
 			e.joinMode = "move"
 		case "current":
-			e.joinMode = "direct"
+			e.joinMode = "handover"
 		default:
 			return fmt.Errorf("E2E_ENGINES: unknown engine %q (debian, current)", name)
 		}

@@ -89,11 +89,12 @@ func TestNetworkOptions(t *testing.T) {
 }
 
 // TestWithDockerBridge: one container on a network of Docker's own bridge
-// driver and on a docker-cni network reaches peers on both. The container
-// starts on the bridge network: on engines where docker-cni joins in direct
-// mode, libnetwork names its own interfaces without seeing docker-cni's, so
-// a Docker-driver network joined after a docker-cni one would collide on
-// eth0 (README, Limits). Move mode (20.10) handles both orders.
+// driver and on a docker-cni network reaches peers on both, whichever it
+// joins first: started on the bridge network and connected to docker-cni's,
+// started on docker-cni's and connected to the bridge network, and created
+// on docker-cni's and connected to the bridge network before it starts (as
+// compose does). libnetwork must know docker-cni's interface to name its
+// own after it (handover and move modes).
 func TestWithDockerBridge(t *testing.T) {
 	forEngine(t, func(t *testing.T, e engine) {
 		cniNet, brNet := uniq(t, e, "mixcni"), uniq(t, e, "mixbr")
@@ -109,25 +110,85 @@ func TestWithDockerBridge(t *testing.T) {
 				t.Cleanup(func() { run(context.Background(), "iptables", append([]string{"-D"}, rule...)...) })
 			}
 		}
-		c, peerCNI, peerBr := cniNet+"-c", cniNet+"-peer", brNet+"-peer"
+		peerCNI, peerBr := cniNet+"-peer", brNet+"-peer"
 		e.container(t, peerCNI, "--network", cniNet)
 		e.container(t, peerBr, "--network", brNet)
-		e.container(t, c, "--network", brNet)
-		e.must(t, "network", "connect", cniNet, c)
-		if err := e.ping(c, e.inspectIP(t, peerCNI, cniNet)); err != nil {
-			t.Error(err)
-		}
-		if err := e.ping(c, e.inspectIP(t, peerBr, brNet)); err != nil {
-			t.Error(err)
-		}
-		checkInsideIP(t, e, c, e.inspectIP(t, c, cniNet))
-		if e.joinMode == "move" {
-			c2 := cniNet + "-c2"
-			e.container(t, c2, "--network", cniNet)
-			e.must(t, "network", "connect", brNet, c2)
-			if err := e.ping(c2, e.inspectIP(t, peerBr, brNet)); err != nil {
+		checkBoth := func(c string) {
+			t.Helper()
+			if err := e.ping(c, e.inspectIP(t, peerCNI, cniNet)); err != nil {
 				t.Error(err)
 			}
+			if err := e.ping(c, e.inspectIP(t, peerBr, brNet)); err != nil {
+				t.Error(err)
+			}
+			checkInsideIP(t, e, c, e.inspectIP(t, c, cniNet))
+			checkInsideIP(t, e, c, e.inspectIP(t, c, brNet))
+		}
+
+		bridgeFirst := cniNet + "-bf"
+		e.container(t, bridgeFirst, "--network", brNet)
+		e.must(t, "network", "connect", cniNet, bridgeFirst)
+		checkBoth(bridgeFirst)
+
+		cniFirst := cniNet + "-cf"
+		e.container(t, cniFirst, "--network", cniNet)
+		e.must(t, "network", "connect", brNet, cniFirst)
+		checkBoth(cniFirst)
+		// Docker picks the default route among the networks (gw-priority,
+		// then network name: the bridge network here), as between two
+		// networks of its own; --gw-priority (API 1.48+) moves it.
+		cniGW, brGW := strings.TrimSuffix(e.subnet(23), "0/24")+"1", strings.TrimSuffix(e.subnet(24), "0/24")+"1"
+		if out := e.must(t, "exec", cniFirst, "ip", "-4", "route", "show", "default"); !strings.Contains(out, "via "+brGW) || strings.Count(out, "default") != 1 {
+			t.Errorf("default routes of %s: %q, want one, via %s", cniFirst, out, brGW)
+		}
+		if e.name == "current" {
+			prio := cniNet + "-prio"
+			e.container(t, prio, "--network", brNet)
+			e.must(t, "network", "connect", "--gw-priority", "10", cniNet, prio)
+			if out := e.must(t, "exec", prio, "ip", "-4", "route", "show", "default"); !strings.Contains(out, "via "+cniGW) || strings.Count(out, "default") != 1 {
+				t.Errorf("default routes of %s after connect --gw-priority 10: %q, want one, via %s", prio, out, cniGW)
+			}
+		}
+
+		created := cniNet + "-cr"
+		e.must(t, "create", "--name", created, "--network", cniNet, image, "sleep", "3600")
+		t.Cleanup(func() { e.docker("rm", "-f", created) })
+		e.must(t, "network", "connect", brNet, created)
+		e.must(t, "start", created)
+		checkBoth(created)
+		e.must(t, "network", "disconnect", cniNet, created)
+		if out := e.must(t, "exec", created, "ip", "-o", "link"); strings.Count(out, "@if") != 1 {
+			t.Errorf("after disconnect %s has links:\n%s", created, out)
+		}
+	})
+}
+
+// TestJoinModeDirect: -o cni.join=direct keeps the chain's interface where
+// the chain made it (everything it set there stays). Engines that make the
+// netns after Join (20.10) refuse it with a message naming the option.
+func TestJoinModeDirect(t *testing.T) {
+	forEngine(t, func(t *testing.T, e engine) {
+		name := uniq(t, e, "direct")
+		e.network(t, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(28), "-o", "cni.join=direct")
+		if inspect := e.must(t, "network", "inspect", "-f", "{{index .Options \"cni.join\"}}", name); inspect != "direct" {
+			t.Errorf("docker network inspect: cni.join = %q", inspect)
+		}
+		c1, c2 := name+"-c1", name+"-c2"
+		if e.joinMode == "move" {
+			out, err := e.docker("run", "-d", "--name", c1, "--network", name, image, "sleep", "3600")
+			t.Cleanup(func() { e.docker("rm", "-f", c1) })
+			if err == nil || !strings.Contains(out, "cni.join=direct") {
+				t.Errorf("docker run on a cni.join=direct network on %s: err %v, output\n%s\nwant a refusal naming cni.join=direct", e.name, err, out)
+			}
+			return
+		}
+		e.container(t, c1, "--network", name)
+		e.container(t, c2, "--network", name)
+		ip1, ip2 := e.inspectIP(t, c1, name), e.inspectIP(t, c2, name)
+		checkInsideIP(t, e, c1, ip1)
+		checkReach(t, e, c1, ip1, c2, ip2)
+		if mode := endpointOf(t, ip1)["Attachment"].(map[string]any)["Mode"]; mode != "direct" {
+			t.Errorf("join mode = %v, want direct", mode)
 		}
 	})
 }

@@ -103,7 +103,10 @@ func TestGCByAnotherRuntime(t *testing.T) {
 				t.Fatal(err)
 			}
 			netID := fmt.Sprintf("%064d", i)
-			if _, err := nd.CreateNetwork(ctx, &network.CreateNetworkRequest{NetworkID: netID, Options: map[string]any{},
+			// Direct mode keeps the interface in the sandbox, where GC
+			// would delete it; nothing plays libnetwork here.
+			direct := map[string]any{"com.docker.network.generic": map[string]any{"cni.join": "direct"}}
+			if _, err := nd.CreateNetwork(ctx, &network.CreateNetworkRequest{NetworkID: netID, Options: direct,
 				IPv4Data: []*network.IPAMData{{AddressSpace: ipamdriver.LocalSpace, Pool: pool.Pool, Gateway: gw.Address}}}); err != nil {
 				t.Fatal(err)
 			}
