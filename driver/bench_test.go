@@ -18,10 +18,13 @@ import (
 )
 
 // BenchmarkJoinLeave measures Join + Leave through the real reference
-// plugins (bridge, static, portmap, firewall) in both join modes, side by
-// side: direct (the sandbox netns exists) and move (scratch netns, link
-// handed over, reclaimed before DEL). It needs root and the plugins in
-// /usr/lib/cni; it uses subnet 10.236.250.0/24 and bridge dcnibench0.
+// plugins (bridge, static, portmap, firewall) in the three join modes, side
+// by side: direct (the sandbox netns exists, -o cni.join=direct), handover
+// (the sandbox exists; the link goes to the host for libnetwork, which the
+// benchmark does not play, and is reclaimed before DEL) and move (scratch
+// netns, link handed over, reclaimed before DEL). It needs root and the
+// plugins in /usr/lib/cni; it uses subnets 10.236.250.0/24 and
+// 10.236.251.0/24 and bridges dcnibench0 and dcnibench1.
 func BenchmarkJoinLeave(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root for network namespaces")
@@ -31,37 +34,50 @@ func BenchmarkJoinLeave(b *testing.B) {
 	d := driver.New(driver.Config{ConfDir: dir, ScratchDir: filepath.Join(dir, "netns"), DataDir: filepath.Join(dir, "ipam")},
 		state.NewMemory(), cnirun.New([]string{"/opt/cni/bin", "/usr/lib/cni"}, filepath.Join(dir, "cache")), sandbox.Ops{}, nil, log)
 	ctx := context.Background()
-	const netID = "bench0000000000000000000000000000000000000000000000000000000000aa"
-	_, err := d.CreateNetwork(ctx, &network.CreateNetworkRequest{
-		NetworkID: netID,
-		Options:   map[string]any{"com.docker.network.generic": map[string]any{"com.docker.network.bridge.name": "dcnibench0"}},
-		IPv4Data:  []*network.IPAMData{{AddressSpace: "LocalDefault", Pool: "10.236.250.0/24", Gateway: "10.236.250.1/24"}},
-	})
-	if err != nil {
-		b.Fatal(err)
+	nets := map[string]string{} // join option -> network ID
+	for i, join := range []string{"", "direct"} {
+		id := fmt.Sprintf("bench%058d%d", 0, i)
+		generic := map[string]any{"com.docker.network.bridge.name": fmt.Sprintf("dcnibench%d", i)}
+		if join != "" {
+			generic["cni.join"] = join
+		}
+		_, err := d.CreateNetwork(ctx, &network.CreateNetworkRequest{
+			NetworkID: id,
+			Options:   map[string]any{"com.docker.network.generic": generic},
+			IPv4Data:  []*network.IPAMData{{AddressSpace: "LocalDefault", Pool: fmt.Sprintf("10.236.%d.0/24", 250+i), Gateway: fmt.Sprintf("10.236.%d.1/24", 250+i)}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { d.DeleteNetwork(ctx, &network.DeleteNetworkRequest{NetworkID: id}) })
+		nets[join] = id
 	}
-	b.Cleanup(func() { d.DeleteNetwork(ctx, &network.DeleteNetworkRequest{NetworkID: netID}) })
 	sbox := filepath.Join(dir, "sandbox")
 	if err := sandbox.Create(sbox); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { sandbox.Remove(sbox) })
 
-	for _, mode := range []struct{ name, key string }{{"direct", sbox}, {"move", filepath.Join(dir, "no-such-netns")}} {
+	modes := []struct{ name, netID, key, addr string }{
+		{"direct", nets["direct"], sbox, "10.236.251.10/24"},
+		{"handover", nets[""], sbox, "10.236.250.10/24"},
+		{"move", nets[""], filepath.Join(dir, "no-such-netns"), "10.236.250.10/24"},
+	}
+	for _, mode := range modes {
 		b.Run(mode.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				ep := fmt.Sprintf("%s%060d", mode.name[:4], i)
-				if _, err := d.CreateEndpoint(ctx, &network.CreateEndpointRequest{NetworkID: netID, EndpointID: ep,
-					Interface: &network.EndpointInterface{Address: "10.236.250.10/24"}}); err != nil {
+				if _, err := d.CreateEndpoint(ctx, &network.CreateEndpointRequest{NetworkID: mode.netID, EndpointID: ep,
+					Interface: &network.EndpointInterface{Address: mode.addr}}); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := d.Join(ctx, &network.JoinRequest{NetworkID: netID, EndpointID: ep, SandboxKey: mode.key}); err != nil {
+				if _, err := d.Join(ctx, &network.JoinRequest{NetworkID: mode.netID, EndpointID: ep, SandboxKey: mode.key}); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := d.Leave(ctx, &network.LeaveRequest{NetworkID: netID, EndpointID: ep}); err != nil {
+				if _, err := d.Leave(ctx, &network.LeaveRequest{NetworkID: mode.netID, EndpointID: ep}); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := d.DeleteEndpoint(ctx, &network.DeleteEndpointRequest{NetworkID: netID, EndpointID: ep}); err != nil {
+				if _, err := d.DeleteEndpoint(ctx, &network.DeleteEndpointRequest{NetworkID: mode.netID, EndpointID: ep}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -479,9 +479,10 @@ func (d *Driver) EndpointOperInfo(ctx context.Context, req *network.InfoRequest)
 }
 
 // Join runs the network's CNI chain for the endpoint. When the sandbox netns
-// already exists (Docker Engine >= 28) the chain runs straight into it;
-// otherwise it runs in a scratch netns and the interface is handed to
-// libnetwork to move.
+// already exists (Docker Engine >= 28) the chain runs straight into it, and
+// the interface is handed to libnetwork under the same name (handover) or,
+// with -o cni.join=direct, left there; otherwise the chain runs in a scratch
+// netns and the interface is handed to libnetwork to move (move).
 func (d *Driver) Join(ctx context.Context, req *network.JoinRequest) (*cnm.JoinResponse, error) {
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
@@ -797,9 +798,9 @@ func (d *Driver) DiscoverDelete(ctx context.Context, _ *network.DiscoveryNotific
 }
 
 // ProgramExternalConnectivity is called for the endpoint that carries the
-// container's default route: its published ports are set up here (move
-// mode; direct-mode joins publish at Join, as Docker only calls this for an
-// endpoint that returned a gateway).
+// container's default route: its published ports are set up here (handover
+// and move mode; direct-mode joins publish at Join, as Docker only calls
+// this for an endpoint that returned a gateway).
 func (d *Driver) ProgramExternalConnectivity(ctx context.Context, req *network.ProgramExternalConnectivityRequest) (*struct{}, error) {
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
