@@ -48,6 +48,9 @@ const (
 	OptMTU = "com.docker.network.driver.mtu"
 	// OptBridgeName is the `-o com.docker.network.bridge.name=NAME` option.
 	OptBridgeName = "com.docker.network.bridge.name"
+	// OptIfname is the endpoint option (--driver-opt, Docker 28+) naming
+	// the container's interface.
+	OptIfname = "com.docker.network.endpoint.ifname"
 	// OptPortMap carries the endpoint's published ports (-p).
 	OptPortMap = "com.docker.network.portmap"
 	// OptExposedPorts carries the endpoint's exposed ports.

@@ -438,6 +438,9 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 	if _, err := translate.ParsePortBindings(req.Options); err != nil {
 		return nil, fmt.Errorf("create endpoint %s: %w", translate.ShortID(req.EndpointID), err)
 	}
+	if ep.IfName, err = translate.EndpointIfName(req.Options); err != nil {
+		return nil, fmt.Errorf("create endpoint %s: %w", translate.ShortID(req.EndpointID), err)
+	}
 	if raw, ok := req.Options[cnm.OptPortMap]; ok && raw != nil {
 		ep.PortBindings, _ = json.Marshal(raw)
 	}
@@ -534,6 +537,12 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 			return nil, err
 		}
 		att.Mode, att.NetNS, att.IfName = string(translate.JoinHandover), req.SandboxKey, translate.NextIfName(names)
+		if ep.IfName != "" {
+			if slices.Contains(names, ep.IfName) {
+				return nil, fmt.Errorf("%s=%s: the container already has an interface of that name", cnm.OptIfname, ep.IfName)
+			}
+			att.IfName = ep.IfName
+		}
 		if nw.JoinMode == string(translate.JoinDirect) {
 			att.Mode = string(translate.JoinDirect)
 		} else {
@@ -557,6 +566,9 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 		if nw.JoinMode == string(translate.JoinDirect) {
 			return nil, fmt.Errorf("-o %s=%s: this engine makes the container's netns after Join (Docker 20.10 and older), "+
 				"so the chain cannot run in it; recreate the network without the option", translate.OptJoin, translate.JoinDirect)
+		}
+		if ep.IfName != "" {
+			return nil, fmt.Errorf("%s=%s: this engine names the container's interfaces itself (Docker 20.10 and older)", cnm.OptIfname, ep.IfName)
 		}
 		if err := d.ns.Remove(scratch); err != nil {
 			return nil, err

@@ -701,3 +701,38 @@ func TestLeaveHandoverReclaims(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinEndpointIfName: --driver-opt com.docker.network.endpoint.ifname
+// names the interface (ADD and DstName alike); a name the container already
+// has, a bad name, and engines that name interfaces themselves are refused.
+func TestJoinEndpointIfName(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateNetwork(netID(1), bound("shared"), map[string]any{})
+	create := func(ep, addr string, opts map[string]any) error {
+		_, err := e.d.CreateEndpoint(e.ctx, &network.CreateEndpointRequest{NetworkID: netID(1), EndpointID: ep,
+			Interface: &network.EndpointInterface{Address: addr}, Options: opts})
+		return err
+	}
+	if err := create(epID(1), "10.88.0.11/24", map[string]any{cnm.OptIfname: "pods0"}); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.mustJoin(netID(1), epID(1), e.sandbox("c1", testutil.Link{Name: "eth0"}))
+	if add := e.onlyCall(testutil.OpAdd); add.RT.IfName != "pods0" || resp.InterfaceName.DstName != "pods0" {
+		t.Errorf("ADD ifname %s, DstName %s; want pods0", add.RT.IfName, resp.InterfaceName.DstName)
+	}
+
+	if err := create(epID(2), "10.88.0.12/24", map[string]any{cnm.OptIfname: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.join(netID(1), epID(2), e.sandbox("c2", testutil.Link{Name: "eth0"}))
+	wantErr(t, err, "com.docker.network.endpoint.ifname=eth0: the container already has an interface of that name")
+
+	_, err = e.join(netID(1), epID(2), filepath.Join(e.dir, "docker", "netns", "not-yet"))
+	wantErr(t, err, "com.docker.network.endpoint.ifname=eth0: this engine names the container's interfaces itself")
+	if n := len(e.cni.Calls(testutil.OpAdd)); n != 1 {
+		t.Errorf("%d ADDs, want only the first endpoint's", n)
+	}
+
+	err = create(epID(3), "10.88.0.13/24", map[string]any{cnm.OptIfname: "a/b"})
+	wantErr(t, err, "create endpoint e10003ffffff: option com.docker.network.endpoint.ifname:", "not a valid interface name")
+}

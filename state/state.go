@@ -99,6 +99,9 @@ type Endpoint struct {
 	// Addresses are the CIDRs Docker's IPAM gave the endpoint.
 	Addresses []string
 	MAC       string `json:",omitempty"`
+	// IfName is the interface name the endpoint asked for
+	// (com.docker.network.endpoint.ifname), if any.
+	IfName string `json:",omitempty"`
 	// PortBindings is Docker's com.docker.network.portmap option, as sent.
 	PortBindings json.RawMessage `json:",omitempty"`
 	Created      time.Time

@@ -132,6 +132,23 @@ func CheckBinding(poolBinding, netBinding string, dockerIPAM bool) (string, erro
 	return poolBinding, nil
 }
 
+// EndpointIfName reads the interface name an endpoint asks for with
+// --driver-opt com.docker.network.endpoint.ifname ("" when none).
+func EndpointIfName(opts map[string]any) (string, error) {
+	v, ok := opts[cnm.OptIfname]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("option %s: want a string, got %T", cnm.OptIfname, v)
+	}
+	if err := ValidIfName(s); err != nil {
+		return "", fmt.Errorf("option %s: %w", cnm.OptIfname, err)
+	}
+	return s, nil
+}
+
 // ValidIfName checks a Linux interface name.
 func ValidIfName(name string) error {
 	if name == "" || len(name) > 15 || name == "." || name == ".." {

@@ -147,7 +147,10 @@ func TestWithDockerBridge(t *testing.T) {
 		if e.name == "current" {
 			prio := cniNet + "-prio"
 			e.container(t, prio, "--network", brNet)
-			e.must(t, "network", "connect", "--gw-priority", "10", cniNet, prio)
+			e.must(t, "network", "connect", "--gw-priority", "10", "--driver-opt", "com.docker.network.endpoint.ifname=cni7", cniNet, prio)
+			if out, err := e.docker("exec", prio, "ip", "-4", "addr", "show", "cni7"); err != nil || !strings.Contains(out, e.inspectIP(t, prio, cniNet)+"/") {
+				t.Errorf("--driver-opt com.docker.network.endpoint.ifname=cni7: %v\n%s", err, out)
+			}
 			if out := e.must(t, "exec", prio, "ip", "-4", "route", "show", "default"); !strings.Contains(out, "via "+cniGW) || strings.Count(out, "default") != 1 {
 				t.Errorf("default routes of %s after connect --gw-priority 10: %q, want one, via %s", prio, out, cniGW)
 			}
