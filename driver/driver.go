@@ -270,6 +270,10 @@ func (d *Driver) bind(nw *state.Network, name string, opts translate.NetworkOpti
 	if err != nil {
 		return fmt.Errorf("CNI network %q (%s): %w", name, f.Path, err)
 	}
+	if opts.CNIVersion != "" && opts.CNIVersion != pl.CNIVersion {
+		return fmt.Errorf("-o %s=%s disagrees with CNI network %q (cniVersion %s in %s): give %s or leave the option out",
+			translate.OptVersion, opts.CNIVersion, name, pl.CNIVersion, f.Path, pl.CNIVersion)
+	}
 	nw.CNINetwork, nw.Bound, nw.ConfFile, nw.CNIVersion, nw.Conflist = name, true, f.Path, pl.CNIVersion, f.Bytes
 	return nil
 }
@@ -322,12 +326,16 @@ func (d *Driver) generate(nw *state.Network, req *network.CreateNetworkRequest, 
 		}
 	}
 	list, err := translate.GenerateConflist(translate.GenerateParams{
-		Name: name, BridgeName: bridge, MTU: opts.MTU, Internal: opts.Internal, Pools: tps, DataDir: d.cfg.DataDir,
+		Name: name, CNIVersion: opts.CNIVersion, BridgeName: bridge, MTU: opts.MTU, Internal: opts.Internal, Pools: tps, DataDir: d.cfg.DataDir,
 	})
 	if err != nil {
 		return err
 	}
-	nw.CNINetwork, nw.CNIVersion, nw.Conflist, nw.BridgeName = name, translate.DefaultCNIVersion, list, bridge
+	version := opts.CNIVersion
+	if version == "" {
+		version = translate.DefaultCNIVersion
+	}
+	nw.CNINetwork, nw.CNIVersion, nw.Conflist, nw.BridgeName = name, version, list, bridge
 	// A bridge that exists already (docker0, a conflist's cni0) is used but
 	// never deleted, as Docker's bridge driver does.
 	nw.OwnsBridge = !d.ns.HostLinkExists(bridge)

@@ -124,6 +124,10 @@ func TestCreateNetworkRefusals(t *testing.T) {
 			want: []string{"--internal cannot be used with cni.network=shared"}},
 		{name: "unknown -o", pool: subnet("10.30.0.0/24"), opts: generic("com.docker.network.bridge.enable_icc", "false"),
 			want: []string{"option com.docker.network.bridge.enable_icc is not supported by the cni driver"}},
+		{name: "version disagrees with the binding", pool: bound("shared"), opts: generic(translate.OptVersion, "0.4.0"),
+			want: []string{`-o cni.version=0.4.0 disagrees with CNI network "shared" (cniVersion 1.0.0 in `, "give 1.0.0 or leave the option out"}},
+		{name: "version that cannot chain", pool: subnet("10.30.0.0/24"), opts: generic(translate.OptVersion, "0.2.0"),
+			want: []string{`option cni.version: "0.2.0" is not a CNI spec version that can chain plugins`}},
 		{name: "bad MTU", pool: subnet("10.30.0.0/24"), opts: generic(cnm.OptMTU, "9"),
 			want: []string{`option com.docker.network.driver.mtu: "9" is not an MTU`}},
 	}
@@ -410,5 +414,28 @@ func TestDeleteNetworkKeepsBridgesItDidNotMake(t *testing.T) {
 				t.Errorf("docker network rm deleted the host's %s, which docker-cni did not create", br)
 			}
 		})
+	}
+}
+
+// TestCreateNetworkVersion: -o cni.version picks a generated conflist's
+// version and must match a bound one's, so docker network inspect, which
+// shows it, tells the truth.
+func TestCreateNetworkVersion(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), generic(translate.OptVersion, "0.4.0"))
+	nw := e.network(netID(1))
+	if nw.CNIVersion != "0.4.0" || testutil.Decode(t, nw.Conflist)["cniVersion"] != "0.4.0" {
+		t.Errorf("generated network version %s, conflist %s", nw.CNIVersion, nw.Conflist)
+	}
+	if v := testutil.Decode(t, e.onlyCall(testutil.OpValidate).Conf)["cniVersion"]; v != "0.4.0" {
+		t.Errorf("validated the chain at version %v", v)
+	}
+	e.mustCreateNetwork(netID(2), bound("shared"), generic(translate.OptNetwork, "shared", translate.OptVersion, "1.0.0"))
+	if nw := e.network(netID(2)); nw.CNIVersion != "1.0.0" {
+		t.Errorf("bound network version %s", nw.CNIVersion)
+	}
+	e.mustCreateNetwork(netID(3), subnet("10.31.0.0/24"), map[string]any{})
+	if nw := e.network(netID(3)); nw.CNIVersion != translate.DefaultCNIVersion {
+		t.Errorf("default version %s", nw.CNIVersion)
 	}
 }

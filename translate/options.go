@@ -2,9 +2,12 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/docker-cni/docker-cni/cnm"
 )
@@ -15,6 +18,12 @@ import (
 // spelling that works alone; -o is accepted when it agrees.
 const OptNetwork = "cni.network"
 
+// OptVersion is the CNI spec version of the network: the version docker-cni
+// writes into a generated conflist, or, with a binding, the version the
+// bound conflist must declare. Given as -o, it shows in docker network
+// inspect, and docker-cni refuses it rather than let it disagree.
+const OptVersion = "cni.version"
+
 // OptJoin picks the Join mode on engines that make the container's netns
 // before Join: "handover" (the default) or "direct".
 const OptJoin = "cni.join"
@@ -23,6 +32,8 @@ const OptJoin = "cni.join"
 type NetworkOptions struct {
 	// CNINetwork is the -o cni.network value, if any.
 	CNINetwork string
+	// CNIVersion is the -o cni.version value, if any.
+	CNIVersion string
 	// Join is the -o cni.join value, if any.
 	Join       JoinMode
 	BridgeName string
@@ -35,8 +46,21 @@ type NetworkOptions struct {
 var knownGeneric = map[string]bool{
 	OptNetwork:        true,
 	OptJoin:           true,
+	OptVersion:        true,
 	cnm.OptBridgeName: true,
 	cnm.OptMTU:        true,
+}
+
+// ChainVersions are the CNI spec versions libcni supports that can run a
+// plugin list (0.3.0 and newer).
+func ChainVersions() []string {
+	var out []string
+	for _, v := range version.All.SupportedVersions() {
+		if ok, err := version.GreaterThanOrEqualTo(v, "0.3.0"); err == nil && ok {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ParseNetworkOptions reads the Options of a CreateNetwork request. Unknown
@@ -64,6 +88,11 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 		switch k {
 		case OptNetwork:
 			no.CNINetwork = s
+		case OptVersion:
+			if !slices.Contains(ChainVersions(), s) {
+				return no, fmt.Errorf("option %s: %q is not a CNI spec version that can chain plugins (%s)", k, s, strings.Join(ChainVersions(), ", "))
+			}
+			no.CNIVersion = s
 		case OptJoin:
 			if s != string(JoinHandover) && s != string(JoinDirect) {
 				return no, fmt.Errorf("option %s: %q is not a join mode (%s or %s)", k, s, JoinHandover, JoinDirect)

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// networkOptions is what docker network inspect shows under Options.
+func networkOptions(t *testing.T, e engine, name string) map[string]string {
+	t.Helper()
+	var opts map[string]string
+	if err := json.Unmarshal([]byte(e.must(t, "network", "inspect", "-f", "{{json .Options}}", name)), &opts); err != nil {
+		t.Fatalf("docker network inspect %s: %v", name, err)
+	}
+	return opts
+}
+
+// TestInspectShowsBinding: given as -o options, the CNI network and its
+// spec version show in docker network inspect, and they are true: a
+// generated network is written at that version, a bound one must declare
+// it, and values that disagree are refused.
+func TestInspectShowsBinding(t *testing.T) {
+	forEngine(t, func(t *testing.T, e engine) {
+		gen := uniq(t, e, "ver")
+		e.network(t, gen, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(30), "-o", "cni.version=0.4.0")
+		if v := networkOptions(t, e, gen)["cni.version"]; v != "0.4.0" {
+			t.Errorf("inspect cni.version = %q, want 0.4.0", v)
+		}
+		id := e.must(t, "network", "inspect", "-f", "{{.Id}}", gen)
+		nw := networkRecord(t, id)
+		var list map[string]any
+		conflist, _ := json.Marshal(nw["Conflist"])
+		json.Unmarshal(conflist, &list)
+		if nw["CNIVersion"] != "0.4.0" || list["cniVersion"] != "0.4.0" {
+			t.Errorf("docker-cni record: version %v, conflist cniVersion %v; want 0.4.0", nw["CNIVersion"], list["cniVersion"])
+		}
+		c := gen + "-c"
+		e.container(t, c, "--network", gen)
+		checkInsideIP(t, e, c, e.inspectIP(t, c, gen))
+
+		cniName := fmt.Sprintf("e2e-%s-verpods", e.name)
+		bridge := fmt.Sprintf("e2e-%s-vbr", e.name)
+		freshBridge(t, bridge)
+		writeConflist(t, "10-"+cniName+".conflist", podConflist(cniName, bridge, e.subnet(31), filepath.Join(s.d.dir, "hostlocal-ver-"+e.name)))
+		bound := uniq(t, e, "verbound")
+		e.network(t, bound, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(31),
+			"--ipam-opt", "cni.network="+cniName, "-o", "cni.network="+cniName, "-o", "cni.version=1.0.0")
+		opts := networkOptions(t, e, bound)
+		if opts["cni.network"] != cniName || opts["cni.version"] != "1.0.0" {
+			t.Errorf("inspect options = %v, want cni.network=%s and cni.version=1.0.0", opts, cniName)
+		}
+
+		checkRefused(t, e, "-o cni.version=0.4.0 disagrees with CNI network", "-d", s.driver, "--ipam-driver", s.driver,
+			"--subnet", e.subnet(31), "--ipam-opt", "cni.network="+cniName, "-o", "cni.version=0.4.0")
+		checkRefused(t, e, `option cni.version: "0.2.0" is not a CNI spec version`, "-d", s.driver, "--ipam-driver", s.driver,
+			"--subnet", e.subnet(32), "-o", "cni.version=0.2.0")
+		// The generated chain's firewall plugin needs 0.4.0 or newer.
+		checkRefused(t, e, "firewall", "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(32), "-o", "cni.version=0.3.1")
+	})
+}
