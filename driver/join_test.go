@@ -371,15 +371,7 @@ func TestLeaveMoveReclaims(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var mu sync.Mutex
-			var atDel []testutil.Link
-			e.cni.OnCall = func(c testutil.Call) {
-				if c.Op == testutil.OpDel {
-					mu.Lock()
-					atDel = e.ns.Links(c.RT.NetNS)
-					mu.Unlock()
-				}
-			}
+			atDel := e.linksAtDel()
 
 			if err := e.leave(netID(1), epID(1)); err != nil {
 				t.Fatal(err)
@@ -388,15 +380,13 @@ func TestLeaveMoveReclaims(t *testing.T) {
 			if del.RT.NetNS != scratch || del.RT.IfName != "eth0" {
 				t.Errorf("DEL runtime conf = %+v, want the scratch netns and eth0", del.RT)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			i := slices.IndexFunc(atDel, func(l testutil.Link) bool { return l.Name == "eth0" })
+			i := slices.IndexFunc(atDel(), func(l testutil.Link) bool { return l.Name == "eth0" })
 			if tc.where == "" {
 				if i >= 0 {
-					t.Errorf("a link appeared at DEL: %+v", atDel)
+					t.Errorf("a link appeared at DEL: %+v", atDel())
 				}
-			} else if i < 0 || atDel[i].MAC != mac || fmt.Sprint(atDel[i].Addrs) != "[10.88.0.2/24]" {
-				t.Errorf("links in the scratch netns at DEL = %+v, want eth0 %s with 10.88.0.2/24", atDel, mac)
+			} else if i < 0 || atDel()[i].MAC != mac || fmt.Sprint(atDel()[i].Addrs) != "[10.88.0.2/24]" {
+				t.Errorf("links in the scratch netns at DEL = %+v, want eth0 %s with 10.88.0.2/24", atDel(), mac)
 			}
 			if tc.where != "" {
 				reclaims := e.ns.Calls("Reclaim")
@@ -404,20 +394,47 @@ func TestLeaveMoveReclaims(t *testing.T) {
 					t.Errorf("Reclaim calls = %v", reclaims)
 				}
 			}
-			if e.ns.Exists(scratch) {
-				t.Error("scratch netns left")
-			}
-			for _, ns := range []string{key, testutil.HostNetNS} {
-				for _, l := range e.ns.Links(ns) {
-					if l.MAC == mac || l.Name == hostIf {
-						t.Errorf("link %+v left in %s", l, ns)
-					}
-				}
-			}
-			if e.endpoint(epID(1)).Attachment != nil {
-				t.Error("attachment left")
-			}
+			e.wantDetached(scratch, key, mac, hostIf)
 		})
+	}
+}
+
+// linksAtDel records the links of the netns DEL runs in, as DEL starts;
+// the returned func reads them.
+func (e *env) linksAtDel() func() []testutil.Link {
+	var mu sync.Mutex
+	var links []testutil.Link
+	e.cni.OnCall = func(c testutil.Call) {
+		if c.Op == testutil.OpDel {
+			mu.Lock()
+			links = e.ns.Links(c.RT.NetNS)
+			mu.Unlock()
+		}
+	}
+	return func() []testutil.Link {
+		mu.Lock()
+		defer mu.Unlock()
+		return links
+	}
+}
+
+// wantDetached checks that the endpoint's Leave left nothing: no scratch
+// netns, no link of its MAC or host name in the sandbox or the host, no
+// attachment.
+func (e *env) wantDetached(scratch, sbox, mac, hostIf string) {
+	e.t.Helper()
+	if e.ns.Exists(scratch) {
+		e.t.Error("scratch netns left")
+	}
+	for _, ns := range []string{sbox, testutil.HostNetNS} {
+		for _, l := range e.ns.Links(ns) {
+			if l.MAC == mac || l.Name == hostIf {
+				e.t.Errorf("link %+v left in %s", l, ns)
+			}
+		}
+	}
+	if e.endpoint(epID(1)).Attachment != nil {
+		e.t.Error("attachment left")
 	}
 }
 
@@ -659,15 +676,7 @@ func TestLeaveHandoverReclaims(t *testing.T) {
 			case "":
 				e.ns.DropNetNS(sbox)
 			}
-			var mu sync.Mutex
-			var atDel []testutil.Link
-			e.cni.OnCall = func(c testutil.Call) {
-				if c.Op == testutil.OpDel {
-					mu.Lock()
-					atDel = e.ns.Links(c.RT.NetNS)
-					mu.Unlock()
-				}
-			}
+			atDel := e.linksAtDel()
 			if err := e.leave(netID(1), epID(1)); err != nil {
 				t.Fatal(err)
 			}
@@ -675,29 +684,15 @@ func TestLeaveHandoverReclaims(t *testing.T) {
 			if del.RT.NetNS != scratch || del.RT.IfName != "eth1" {
 				t.Errorf("DEL runtime conf = %+v, want the scratch netns and eth1", del.RT)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			i := slices.IndexFunc(atDel, func(l testutil.Link) bool { return l.Name == "eth1" })
+			i := slices.IndexFunc(atDel(), func(l testutil.Link) bool { return l.Name == "eth1" })
 			if where == "" {
 				if i >= 0 {
-					t.Errorf("a link appeared at DEL: %+v", atDel)
+					t.Errorf("a link appeared at DEL: %+v", atDel())
 				}
-			} else if i < 0 || atDel[i].MAC != mac || fmt.Sprint(atDel[i].Addrs) != "[10.88.0.2/24]" {
-				t.Errorf("links in the scratch netns at DEL = %+v, want eth1 %s with 10.88.0.2/24", atDel, mac)
+			} else if i < 0 || atDel()[i].MAC != mac || fmt.Sprint(atDel()[i].Addrs) != "[10.88.0.2/24]" {
+				t.Errorf("links in the scratch netns at DEL = %+v, want eth1 %s with 10.88.0.2/24", atDel(), mac)
 			}
-			if e.ns.Exists(scratch) {
-				t.Error("scratch netns left")
-			}
-			for _, ns := range []string{sbox, testutil.HostNetNS} {
-				for _, l := range e.ns.Links(ns) {
-					if l.MAC == mac || l.Name == hostIf {
-						t.Errorf("link %+v left in %s", l, ns)
-					}
-				}
-			}
-			if e.endpoint(epID(1)).Attachment != nil {
-				t.Error("attachment left")
-			}
+			e.wantDetached(scratch, sbox, mac, hostIf)
 		})
 	}
 }
