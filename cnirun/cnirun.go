@@ -7,6 +7,7 @@ package cnirun
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,9 @@ type Runner interface {
 	Add(ctx context.Context, list []byte, rt *libcni.RuntimeConf) (*current.Result, error)
 	// Del runs DEL over a conflist.
 	Del(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error
-	// Validate checks that every plugin of a conflist exists and supports
-	// the list's CNI version.
+	// Validate checks that every plugin of a conflist, and every IPAM
+	// plugin its plugins delegate to, exists and supports the list's CNI
+	// version; a version a plugin does not support is a *VersionError.
 	Validate(ctx context.Context, list []byte) error
 	// PluginAdd runs one plugin's ADD on its own: an IPAM plugin reserving
 	// an address, or portmap publishing ports for an attachment.
@@ -94,15 +96,64 @@ func (l *LibCNI) Validate(ctx context.Context, list []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range nl.Plugins {
-		if _, err := invoke.FindInPath(p.Network.Type, l.BinDirs); err != nil {
-			return fmt.Errorf("plugin %q not found in %s", p.Network.Type, strings.Join(l.BinDirs, ":"))
+	for _, typ := range pluginTypes(nl) {
+		path, err := l.findPlugin(typ)
+		if err != nil {
+			return err
+		}
+		info, err := invoke.GetVersionInfo(ctx, path, l.exec)
+		if err != nil {
+			return fmt.Errorf("plugin %s (%s): ask its CNI versions: %w", typ, path, err)
+		}
+		if err := checkVersion(typ, path, nl.CNIVersion, info.SupportedVersions()); err != nil {
+			return err
 		}
 	}
-	if _, err := l.cni.ValidateNetworkList(ctx, nl); err != nil {
-		return err
-	}
 	return nil
+}
+
+// VersionError is a plugin that does not support the CNI version of the
+// conflist it would run in.
+type VersionError struct {
+	Plugin, Path string
+	// Version is the conflist's cniVersion; Supported what the plugin
+	// answered to VERSION.
+	Version   string
+	Supported []string
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("plugin %s (%s) does not support CNI version %s (it supports %s)",
+		e.Plugin, e.Path, e.Version, strings.Join(e.Supported, ", "))
+}
+
+// pluginTypes lists the plugins a conflist runs: its plugins in order, then
+// the IPAM plugins they delegate to, each once.
+func pluginTypes(nl *libcni.NetworkConfigList) []string {
+	var out []string
+	for _, p := range nl.Plugins {
+		if !slices.Contains(out, p.Network.Type) {
+			out = append(out, p.Network.Type)
+		}
+	}
+	for _, p := range nl.Plugins {
+		if t := p.Network.IPAM.Type; t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkVersion refuses a conflist version the plugin does not list. An
+// empty version is 0.1.0, as libcni reads it.
+func checkVersion(plugin, path, version string, supported []string) error {
+	if version == "" {
+		version = "0.1.0"
+	}
+	if slices.Contains(supported, version) {
+		return nil
+	}
+	return &VersionError{Plugin: plugin, Path: path, Version: version, Supported: supported}
 }
 
 func (l *LibCNI) pluginArgs(cmd string, a PluginArgs) *invoke.Args {

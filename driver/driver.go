@@ -235,6 +235,10 @@ func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRe
 		return nil, err
 	}
 	if err := d.validate(ctx, nw); err != nil {
+		var ve *cnirun.VersionError
+		if opts.CNIVersion != "" && !nw.Bound && errors.As(err, &ve) {
+			return nil, fmt.Errorf("-o %s=%s cannot run the generated chain: %w", translate.OptVersion, opts.CNIVersion, err)
+		}
 		return nil, err
 	}
 	if err := d.ensureForwarding(ctx, nw); err != nil {
@@ -275,6 +279,7 @@ func (d *Driver) bind(nw *state.Network, name string, opts translate.NetworkOpti
 			translate.OptVersion, opts.CNIVersion, name, pl.CNIVersion, f.Path, pl.CNIVersion)
 	}
 	nw.CNINetwork, nw.Bound, nw.ConfFile, nw.CNIVersion, nw.Conflist = name, true, f.Path, pl.CNIVersion, f.Bytes
+	nw.VersionOption = opts.CNIVersion
 	return nil
 }
 
@@ -336,13 +341,15 @@ func (d *Driver) generate(nw *state.Network, req *network.CreateNetworkRequest, 
 		version = translate.DefaultCNIVersion
 	}
 	nw.CNINetwork, nw.CNIVersion, nw.Conflist, nw.BridgeName = name, version, list, bridge
+	nw.VersionOption = opts.CNIVersion
 	// A bridge that exists already (docker0, a conflist's cni0) is used but
 	// never deleted, as Docker's bridge driver does.
 	nw.OwnsBridge = !d.ns.HostLinkExists(bridge)
 	return nil
 }
 
-// validate checks that every plugin the network's joins will run exists.
+// validate checks that every plugin the network's joins will run exists
+// and supports the conflist's CNI version.
 func (d *Driver) validate(ctx context.Context, nw *state.Network) error {
 	pl, err := translate.ParseList(nw.Conflist)
 	if err != nil {
@@ -1020,8 +1027,10 @@ func (d *Driver) EnsureAll(ctx context.Context) error {
 
 // refreshBinding makes new joins of a bound network use its conflist as it
 // is now in the conf dir. Joined endpoints keep the list they were added
-// with (their DEL needs it). A conflist that vanished or no longer parses
-// leaves the network on its last good copy; the user is told in the log.
+// with (their DEL needs it). A conflist that vanished, no longer parses, or
+// declares a version other than the network's -o cni.version (which docker
+// network inspect shows) leaves the network on its last good copy; the user
+// is told in the log.
 func (d *Driver) refreshBinding(ctx context.Context, nw *state.Network) {
 	if !nw.Bound {
 		return
@@ -1038,6 +1047,9 @@ func (d *Driver) refreshBinding(ctx context.Context, nw *state.Network) {
 	pl, err := translate.ParseList(f.Bytes)
 	if err == nil {
 		_, err = pl.IPAM()
+	}
+	if err == nil && nw.VersionOption != "" && pl.CNIVersion != nw.VersionOption {
+		err = fmt.Errorf("it declares cniVersion %s, the network was created with -o %s=%s", pl.CNIVersion, translate.OptVersion, nw.VersionOption)
 	}
 	if err != nil {
 		log.WarnContext(ctx, "bound conflist changed but is not usable; joining with the previous copy", "file", f.Path, "err", err)

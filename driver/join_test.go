@@ -565,6 +565,40 @@ func TestJoinUsesRefreshedConflist(t *testing.T) {
 	}
 }
 
+// TestJoinKeepsConflistOfItsVersion: a bound network created with
+// -o cni.version, which docker network inspect shows, does not take a
+// changed conflist that declares another version (inspect would lie); one
+// that keeps the version is taken as usual.
+func TestJoinKeepsConflistOfItsVersion(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateNetwork(netID(1), bound("shared"), generic(translate.OptNetwork, "shared", translate.OptVersion, "1.0.0"))
+	e.createEndpoint(netID(1), epID(1), "web")
+	e.createEndpoint(netID(1), epID(2), "db")
+
+	older := strings.Replace(sharedConflist, `"cniVersion": "1.0.0"`, `"cniVersion": "0.4.0"`, 1)
+	older = strings.Replace(older, `{"dst": "10.50.0.0/16"}`, `{"dst": "10.60.0.0/16"}`, 1)
+	if err := os.WriteFile(e.confFile, []byte(older), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustJoin(netID(1), epID(1), e.sandbox("c1"))
+	add := e.cni.Calls(testutil.OpAdd)[0].Conf
+	if _, routes := staticIPAM(t, add); routes != "[map[dst:0.0.0.0/0] map[dst:10.50.0.0/16]]" || testutil.Decode(t, add)["cniVersion"] != "1.0.0" {
+		t.Errorf("join ran a conflist of another version than -o cni.version=1.0.0: %s", add)
+	}
+	if nw := e.network(netID(1)); nw.CNIVersion != "1.0.0" {
+		t.Errorf("network's version became %s", nw.CNIVersion)
+	}
+
+	same := strings.Replace(sharedConflist, `{"dst": "10.50.0.0/16"}`, `{"dst": "10.60.0.0/16"}`, 1)
+	if err := os.WriteFile(e.confFile, []byte(same), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustJoin(netID(1), epID(2), e.sandbox("c2"))
+	if _, routes := staticIPAM(t, e.cni.Calls(testutil.OpAdd)[1].Conf); routes != "[map[dst:0.0.0.0/0] map[dst:10.60.0.0/16]]" {
+		t.Errorf("join after a same-version edit ran routes %s, want the changed conflist's", routes)
+	}
+}
+
 // TestJoinHandover: the sandbox exists (Docker 28+); the chain runs in it,
 // then the interface goes to the host for libnetwork to move back under the
 // same name, so that libnetwork counts it when it names its own drivers'

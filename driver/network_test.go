@@ -430,12 +430,66 @@ func TestCreateNetworkVersion(t *testing.T) {
 	if v := testutil.Decode(t, e.onlyCall(testutil.OpValidate).Conf)["cniVersion"]; v != "0.4.0" {
 		t.Errorf("validated the chain at version %v", v)
 	}
+	if nw.VersionOption != "0.4.0" {
+		t.Errorf("generated network's -o cni.version recorded as %q", nw.VersionOption)
+	}
 	e.mustCreateNetwork(netID(2), bound("shared"), generic(translate.OptNetwork, "shared", translate.OptVersion, "1.0.0"))
-	if nw := e.network(netID(2)); nw.CNIVersion != "1.0.0" {
-		t.Errorf("bound network version %s", nw.CNIVersion)
+	if nw := e.network(netID(2)); nw.CNIVersion != "1.0.0" || nw.VersionOption != "1.0.0" {
+		t.Errorf("bound network version %s, option %q", nw.CNIVersion, nw.VersionOption)
 	}
 	e.mustCreateNetwork(netID(3), subnet("10.31.0.0/24"), map[string]any{})
-	if nw := e.network(netID(3)); nw.CNIVersion != translate.DefaultCNIVersion {
-		t.Errorf("default version %s", nw.CNIVersion)
+	if nw := e.network(netID(3)); nw.CNIVersion != translate.DefaultCNIVersion || nw.VersionOption != "" ||
+		testutil.Decode(t, nw.Conflist)["cniVersion"] != translate.DefaultCNIVersion {
+		t.Errorf("default version %s, option %q, conflist %s", nw.CNIVersion, nw.VersionOption, nw.Conflist)
 	}
+}
+
+// TestCreateNetworkVersionUnsupported: a plugin of the chain that does not
+// support the network's CNI version fails CreateNetwork, naming the plugin:
+// for a generated network the -o cni.version that picked it, for a bound
+// one the conflist's own declaration.
+func TestCreateNetworkVersionUnsupported(t *testing.T) {
+	cases := []struct {
+		name   string
+		pool   *ipam.RequestPoolRequest
+		opts   map[string]any
+		plugin string
+		want   string
+	}{
+		{name: "generated chain's firewall", pool: subnet("10.30.0.0/24"), opts: generic(translate.OptVersion, "0.3.1"), plugin: "firewall",
+			want: `create network a10001ffffff: -o cni.version=0.3.1 cannot run the generated chain: CNI network "docker-cni-10.30.0.0-24": ` +
+				"plugin firewall (/fake/bin/firewall) does not support CNI version 0.3.1 (it supports 0.4.0, 1.0.0)"},
+		{name: "bound conflist's own version", pool: bound("shared"), opts: map[string]any{}, plugin: "portmap",
+			want: `create network a10001ffffff: CNI network "shared": plugin portmap (/fake/bin/portmap) does not support CNI version 1.0.0 (it supports 0.4.0)`},
+		{name: "bound, the option agreeing", pool: bound("shared"), opts: generic(translate.OptVersion, "1.0.0"), plugin: "portmap",
+			want: `create network a10001ffffff: CNI network "shared": plugin portmap (/fake/bin/portmap) does not support CNI version 1.0.0 (it supports 0.4.0)`},
+		// Validation runs the chain as Join will: with static IPAM.
+		{name: "delegated IPAM plugin", pool: subnet("10.30.0.0/24"), opts: generic(translate.OptVersion, "1.0.0"), plugin: "static",
+			want: `create network a10001ffffff: -o cni.version=1.0.0 cannot run the generated chain: CNI network "docker-cni-10.30.0.0-24": ` +
+				"plugin static (/fake/bin/static) does not support CNI version 1.0.0 (it supports 0.4.0)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.plugin == "firewall" {
+				e.cni.SetVersions("firewall", "0.4.0", "1.0.0")
+			} else {
+				e.cni.SetVersions(tc.plugin, "0.4.0")
+			}
+			err := e.createNetwork(netID(1), tc.pool, tc.opts)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("CreateNetwork: %v\nwant %s", err, tc.want)
+			}
+			if nws, _ := e.store.Networks.List(); len(nws) != 0 {
+				t.Errorf("refused network stored: %+v", nws)
+			}
+			if p := e.pools()[0]; p.NetworkID != "" {
+				t.Errorf("pool claimed by %s", p.NetworkID)
+			}
+		})
+	}
+	// The versions the plugins support are accepted.
+	e := newEnv(t)
+	e.cni.SetVersions("firewall", "0.4.0", "1.0.0")
+	e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), generic(translate.OptVersion, "0.4.0"))
 }

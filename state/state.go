@@ -69,6 +69,10 @@ type Network struct {
 	Bound      bool
 	ConfFile   string `json:",omitempty"`
 	CNIVersion string
+	// VersionOption is the -o cni.version the network was created with,
+	// if any. docker network inspect shows it, so a bound network never
+	// takes a changed conflist that declares another version.
+	VersionOption string `json:",omitempty"`
 	// Conflist is the chain as it was when the network was made.
 	Conflist json.RawMessage
 	// PoolIDs are docker-cni's pools; empty when Docker's IPAM serves it.

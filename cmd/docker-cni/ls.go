@@ -31,15 +31,15 @@ func ls(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	type row struct {
-		Endpoint, Network, CNINetwork, Mode, Sandbox, IfName, CNIContainerID, Name, Container string
-		Addresses                                                                             []string
-		Ports                                                                                 []translate.PortMapping
+		Endpoint, Network, CNINetwork, CNIVersion, Mode, Sandbox, IfName, CNIContainerID, Name, Container string
+		Addresses                                                                                         []string
+		Ports                                                                                             []translate.PortMapping
 	}
 	var rows []row
 	for _, ep := range eps {
 		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Name: ep.Name, Container: ep.ContainerID, Addresses: ep.Addresses}
 		if nw, err := store.Networks.Get(ep.NetworkID); err == nil {
-			r.CNINetwork = nw.CNINetwork
+			r.CNINetwork, r.CNIVersion = nw.CNINetwork, nw.CNIVersion
 		}
 		if a := ep.Attachment; a != nil {
 			r.Mode, r.Sandbox, r.IfName, r.CNIContainerID = a.Mode, a.SandboxKey, a.IfName, a.ContainerID

@@ -60,7 +60,10 @@ type Owner struct {
 //   - static IPAM configures exactly the addresses it is given;
 //   - a chain's ADD makes the container's link (named rt.IfName, with the
 //     MAC of the "mac" capability arg or a made-up one) in rt.NetNS of NS,
-//     and its DEL removes it, when NS is set.
+//     and its DEL removes it, when NS is set;
+//   - Validate refuses a list whose version a plugin of it, or the IPAM
+//     plugin it delegates to, does not support (SetVersions; every plugin
+//     supports every version unless told).
 //
 // Calls can be made to fail (Fail, FailNext) or to answer a given result
 // (SetResult). A failing call does nothing; a call with a set result does
@@ -79,6 +82,7 @@ type Runner struct {
 	failNext map[Op][]error
 	results  map[Op]*current.Result
 	stores   map[string]*ipamStore
+	versions map[string][]string
 	macs     int
 }
 
@@ -92,7 +96,16 @@ func NewRunner(ns *Namespaces) *Runner {
 		failNext: map[Op][]error{},
 		results:  map[Op]*current.Result{},
 		stores:   map[string]*ipamStore{},
+		versions: map[string][]string{},
 	}
+}
+
+// SetVersions makes pluginType support only the given CNI versions in
+// Validate, as the reference firewall plugin supports only 0.4.0 and newer.
+func (r *Runner) SetVersions(pluginType string, versions ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.versions[pluginType] = versions
 }
 
 // Fail makes every later call of op fail with err; nil clears it.
@@ -320,6 +333,21 @@ func (r *Runner) Validate(ctx context.Context, list []byte) error {
 	var cl conflist
 	if err := json.Unmarshal(list, &cl); err != nil {
 		return fmt.Errorf("fake runner: decode conflist: %w", err)
+	}
+	var plugins []string
+	for _, p := range cl.Plugins {
+		plugins = append(plugins, p.Type)
+		var ic ipamConf
+		if len(p.IPAM) > 0 && json.Unmarshal(p.IPAM, &ic) == nil && ic.Type != "" {
+			plugins = append(plugins, ic.Type)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range plugins {
+		if vs, ok := r.versions[t]; ok && !slices.Contains(vs, cl.CNIVersion) {
+			return &cnirun.VersionError{Plugin: t, Path: "/fake/bin/" + t, Version: cl.CNIVersion, Supported: slices.Clone(vs)}
+		}
 	}
 	return nil
 }

@@ -30,15 +30,20 @@ func TestInspectShowsBinding(t *testing.T) {
 		}
 		id := e.must(t, "network", "inspect", "-f", "{{.Id}}", gen)
 		nw := networkRecord(t, id)
-		var list map[string]any
-		conflist, _ := json.Marshal(nw["Conflist"])
-		json.Unmarshal(conflist, &list)
+		if nw == nil {
+			t.Fatalf("docker-cni has no record of network %s (%s)", gen, id)
+		}
+		list, _ := nw["Conflist"].(map[string]any)
 		if nw["CNIVersion"] != "0.4.0" || list["cniVersion"] != "0.4.0" {
 			t.Errorf("docker-cni record: version %v, conflist cniVersion %v; want 0.4.0", nw["CNIVersion"], list["cniVersion"])
 		}
 		c := gen + "-c"
 		e.container(t, c, "--network", gen)
-		checkInsideIP(t, e, c, e.inspectIP(t, c, gen))
+		ip := e.inspectIP(t, c, gen)
+		checkInsideIP(t, e, c, ip)
+		if row := lsRow(t, ip); row["CNIVersion"] != "0.4.0" {
+			t.Errorf("docker-cni ls --json: CNIVersion %v, want 0.4.0", row["CNIVersion"])
+		}
 
 		cniName := fmt.Sprintf("e2e-%s-verpods", e.name)
 		bridge := fmt.Sprintf("e2e-%s-vbr", e.name)
@@ -51,12 +56,15 @@ func TestInspectShowsBinding(t *testing.T) {
 		if opts["cni.network"] != cniName || opts["cni.version"] != "1.0.0" {
 			t.Errorf("inspect options = %v, want cni.network=%s and cni.version=1.0.0", opts, cniName)
 		}
+		if nw := networkRecord(t, e.must(t, "network", "inspect", "-f", "{{.Id}}", bound)); nw == nil || nw["CNINetwork"] != cniName || nw["CNIVersion"] != "1.0.0" {
+			t.Errorf("docker-cni record of %s = %v, want CNI network %s at 1.0.0", bound, nw, cniName)
+		}
 
 		checkRefused(t, e, "-o cni.version=0.4.0 disagrees with CNI network", "-d", s.driver, "--ipam-driver", s.driver,
 			"--subnet", e.subnet(31), "--ipam-opt", "cni.network="+cniName, "-o", "cni.version=0.4.0")
 		checkRefused(t, e, `option cni.version: "0.2.0" is not a CNI spec version`, "-d", s.driver, "--ipam-driver", s.driver,
 			"--subnet", e.subnet(32), "-o", "cni.version=0.2.0")
 		// The generated chain's firewall plugin needs 0.4.0 or newer.
-		checkRefused(t, e, "firewall", "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(32), "-o", "cni.version=0.3.1")
+		checkRefused(t, e, "plugin firewall", "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(32), "-o", "cni.version=0.3.1")
 	})
 }
