@@ -1,22 +1,9 @@
-// Package state keeps what docker-cni must remember across restarts: address
-// pools, networks, endpoints and their CNI attachments, and IPAM
-// reservations.
-//
-// Records are written atomically (temp file, fsync, rename, fsync dir), one
-// file per record, so a crash leaves either the old or the new record. The
-// package knows nothing of Docker or CNI semantics; it stores what it is
-// given.
 package state
 
 import (
 	"encoding/json"
-
-	"errors"
 	"time"
 )
-
-// ErrNotFound is returned by Get for a record that does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Pool is an address pool handed to Docker by RequestPool.
 type Pool struct {
@@ -47,7 +34,7 @@ type Pool struct {
 
 // Reservation is an address reserved in a CNI IPAM store for Docker.
 type Reservation struct {
-	// Key is PoolID + "|" + Address.
+	// Key is PoolID + "|" + Address; PutReservation sets it.
 	Key     string
 	PoolID  string
 	Address string
@@ -56,7 +43,10 @@ type Reservation struct {
 	OwnerID string
 	IfName  string
 	// Name is the container name, when the engine sent it.
-	Name    string `json:",omitempty"`
+	Name string `json:",omitempty"`
+	// Gateway is the gateway the IPAM plugin returned with the address, if
+	// any.
+	Gateway string `json:",omitempty"`
 	Created time.Time
 }
 
@@ -138,18 +128,12 @@ type Attachment struct {
 	Added     time.Time
 }
 
-// Table is a set of records of one kind, keyed by ID.
-type Table[T any] interface {
-	Get(id string) (*T, error)
-	Put(id string, rec *T) error
-	Delete(id string) error
-	List() ([]*T, error)
-}
-
-// Store groups the tables of docker-cni.
-type Store struct {
-	Pools        Table[Pool]
-	Reservations Table[Reservation]
-	Networks     Table[Network]
-	Endpoints    Table[Endpoint]
+// HostPort is one host port published by an endpoint's attachment: the unit
+// of the ports index.
+type HostPort struct {
+	// Proto is the protocol as the port mapping names it ("tcp", "udp",
+	// "sctp"); HostIP is "" when the mapping binds every address.
+	Proto  string
+	HostIP string
+	Port   int
 }
