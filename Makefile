@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/docker-cni
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Packages whose tests need neither root nor a Docker engine.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -E '/test/(e2e|cri|integration|node)')
 
 .PHONY: build run deps test unit e2e engines bench vet clean
 

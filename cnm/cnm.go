@@ -65,6 +65,13 @@ const (
 	RequestAddressTypeGateway = "com.docker.network.gateway"
 )
 
+// Address spaces the IPAM driver answers GetDefaultAddressSpaces with; the
+// network driver tells its pools from Docker's own by them.
+const (
+	LocalSpace  = "CniLocal"
+	GlobalSpace = "CniGlobal"
+)
+
 // ActivateResponse answers Plugin.Activate.
 type ActivateResponse struct {
 	Implements []string

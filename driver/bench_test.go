@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/driver"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/sandbox"
 	"github.com/docker-cni/docker-cni/state"
 )
@@ -31,8 +32,11 @@ func BenchmarkJoinLeave(b *testing.B) {
 	}
 	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := state.NewMemory()
+	runner := cnirun.New([]string{"/opt/cni/bin", "/usr/lib/cni"}, filepath.Join(dir, "cache"))
+	auth := pools.New(pools.Config{ConfDir: dir, DataDir: filepath.Join(dir, "ipam")}, store, runner, log)
 	d := driver.New(driver.Config{ConfDir: dir, ScratchDir: filepath.Join(dir, "netns"), DataDir: filepath.Join(dir, "ipam")},
-		state.NewMemory(), cnirun.New([]string{"/opt/cni/bin", "/usr/lib/cni"}, filepath.Join(dir, "cache")), sandbox.Ops{}, nil, log)
+		driver.Deps{Store: store, Pools: auth, CNI: runner, NS: sandbox.Ops{}, Log: log})
 	ctx := context.Background()
 	nets := map[string]string{} // join option -> network ID
 	for i, join := range []string{"", "direct"} {

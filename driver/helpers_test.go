@@ -16,6 +16,7 @@ import (
 	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/internal/testutil"
 	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -48,8 +49,10 @@ type env struct {
 	dataDir    string
 	scratchDir string
 	store      *state.Store
+	st         testutil.State
 	ns         *testutil.Namespaces
 	cni        *testutil.Runner
+	auth       *pools.Authority
 	ipam       *ipamdriver.Driver
 	d          *Driver
 }
@@ -69,6 +72,7 @@ func newEnv(t *testing.T) *env {
 		store:      state.NewMemory(),
 		ns:         testutil.NewNamespaces(),
 	}
+	e.st = testutil.State{S: e.store}
 	e.cni = testutil.NewRunner(e.ns)
 	if err := os.MkdirAll(e.confDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -78,8 +82,10 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	log := testutil.Logger(t)
-	e.ipam = ipamdriver.New(ipamdriver.Config{ConfDir: e.confDir, DataDir: e.dataDir, NetNS: "/run/docker-cni/ipam-netns"}, e.store, e.cni, log)
-	e.d = New(Config{ConfDir: e.confDir, ScratchDir: e.scratchDir, DataDir: e.dataDir, K8sNamespace: k8sNamespace}, e.store, e.cni, e.ns, nil, log)
+	e.auth = pools.New(pools.Config{ConfDir: e.confDir, DataDir: e.dataDir, NetNS: "/run/docker-cni/ipam-netns"}, e.store, e.cni, log)
+	e.ipam = ipamdriver.New(e.auth)
+	e.d = New(Config{ConfDir: e.confDir, ScratchDir: e.scratchDir, DataDir: e.dataDir, K8sNamespace: k8sNamespace},
+		Deps{Store: e.store, Pools: e.auth, CNI: e.cni, NS: e.ns, Log: log})
 	return e
 }
 
@@ -102,11 +108,11 @@ func generic(kv ...string) map[string]any {
 }
 
 func bound(name string) *ipam.RequestPoolRequest {
-	return &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Options: map[string]string{translate.OptNetwork: name}}
+	return &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Options: map[string]string{translate.OptNetwork: name}}
 }
 
 func subnet(s string) *ipam.RequestPoolRequest {
-	return &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: s}
+	return &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: s}
 }
 
 // cniPool asks the cni IPAM driver for a pool and its gateway, as dockerd
@@ -186,7 +192,7 @@ func (e *env) sandbox(name string, links ...testutil.Link) string {
 
 func (e *env) network(id string) *state.Network {
 	e.t.Helper()
-	nw, err := e.store.Networks.Get(id)
+	nw, err := e.st.Network(id)
 	if err != nil {
 		e.t.Fatalf("network %s: %v", translate.ShortID(id), err)
 	}
@@ -195,7 +201,7 @@ func (e *env) network(id string) *state.Network {
 
 func (e *env) endpoint(id string) *state.Endpoint {
 	e.t.Helper()
-	ep, err := e.store.Endpoints.Get(id)
+	ep, err := e.st.Endpoint(id)
 	if err != nil {
 		e.t.Fatalf("endpoint %s: %v", translate.ShortID(id), err)
 	}
@@ -204,7 +210,7 @@ func (e *env) endpoint(id string) *state.Endpoint {
 
 func (e *env) pools() []*state.Pool {
 	e.t.Helper()
-	ps, err := e.store.Pools.List()
+	ps, err := e.st.Pools()
 	if err != nil {
 		e.t.Fatal(err)
 	}

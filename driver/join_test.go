@@ -302,7 +302,7 @@ func TestDeleteEndpointWithoutLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSameRT(t, e.onlyCall(testutil.OpAdd).RT, e.onlyCall(testutil.OpDel).RT)
-	if _, err := e.store.Endpoints.Get(epID(1)); err == nil {
+	if _, err := e.st.Endpoint(epID(1)); err == nil {
 		t.Error("endpoint still stored")
 	}
 	if _, ok := e.ns.Link(sbox, "eth0"); ok {

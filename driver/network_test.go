@@ -14,7 +14,6 @@ import (
 
 	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/internal/testutil"
-	"github.com/docker-cni/docker-cni/ipamdriver"
 	"github.com/docker-cni/docker-cni/translate"
 )
 
@@ -58,7 +57,7 @@ func TestCreateNetworkClaimsOldestPool(t *testing.T) {
 	data := e.cniPool(req)
 	older := e.pools()[0]
 	older.Created = older.Created.Add(-time.Hour)
-	if err := e.store.Pools.Put(older.ID, older); err != nil {
+	if err := e.st.PutPool(older); err != nil {
 		t.Fatal(err)
 	}
 	e.cniPool(req)
@@ -140,7 +139,7 @@ func TestCreateNetworkRefusals(t *testing.T) {
 			}
 			_, err := e.d.CreateNetwork(e.ctx, &network.CreateNetworkRequest{NetworkID: netID(1), Options: tc.opts, IPv4Data: data, IPv6Data: tc.v6})
 			wantErr(t, err, append([]string{"create network a10001ffffff: "}, tc.want...)...)
-			if nws, _ := e.store.Networks.List(); len(nws) != 0 {
+			if nws, _ := e.st.Networks(); len(nws) != 0 {
 				t.Errorf("refused network stored: %+v", nws)
 			}
 			for _, p := range e.pools() {
@@ -216,7 +215,7 @@ func TestCreateNetworkGenerated(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = e.d.CreateNetwork(e.ctx, &network.CreateNetworkRequest{NetworkID: netID(1), Options: map[string]any{},
-			IPv4Data: []*network.IPAMData{{AddressSpace: ipamdriver.LocalSpace, Pool: pool.Pool, Gateway: gw.Address}}})
+			IPv4Data: []*network.IPAMData{{AddressSpace: cnm.LocalSpace, Pool: pool.Pool, Gateway: gw.Address}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +244,7 @@ func TestCreateNetworkBridgeClash(t *testing.T) {
 	e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), generic(cnm.OptBridgeName, "br-apps"))
 	err := e.createNetwork(netID(2), subnet("10.31.0.0/24"), generic(cnm.OptBridgeName, "br-apps"))
 	wantErr(t, err, "create network a10002ffffff: bridge br-apps is already used by network a10001ffffff")
-	if _, err := e.store.Networks.Get(netID(2)); err == nil {
+	if _, err := e.st.Network(netID(2)); err == nil {
 		t.Error("clashing network stored")
 	}
 	// Default names differ per network.
@@ -261,7 +260,7 @@ func TestCreateNetworkValidateFails(t *testing.T) {
 	e.cni.Fail(testutil.OpValidate, errors.New(`plugin "portmap" not found in /opt/cni/bin:/usr/lib/cni`))
 	err := e.createNetwork(netID(1), bound("shared"), map[string]any{})
 	wantErr(t, err, `create network a10001ffffff: CNI network "shared": plugin "portmap" not found in /opt/cni/bin:/usr/lib/cni`)
-	if _, err := e.store.Networks.Get(netID(1)); err == nil {
+	if _, err := e.st.Network(netID(1)); err == nil {
 		t.Error("network stored although its chain cannot run")
 	}
 	if p := e.pools()[0]; p.NetworkID != "" {
@@ -325,7 +324,7 @@ func TestCreateEndpoint(t *testing.T) {
 		t.Run(fmt.Sprintf("no address %+v", iface), func(t *testing.T) {
 			_, err := e.d.CreateEndpoint(e.ctx, &network.CreateEndpointRequest{NetworkID: gen, EndpointID: epID(4), Interface: iface})
 			wantErr(t, err, "create endpoint e10004ffffff: no address from IPAM")
-			if _, err := e.store.Endpoints.Get(epID(4)); err == nil {
+			if _, err := e.st.Endpoint(epID(4)); err == nil {
 				t.Error("endpoint stored")
 			}
 		})
@@ -360,10 +359,10 @@ func TestDeleteNetwork(t *testing.T) {
 	if string(del.Conf) != string(add.Conf) {
 		t.Errorf("DEL conflist differs from ADD's")
 	}
-	if eps, _ := e.store.Endpoints.List(); len(eps) != 0 {
+	if eps, _ := e.st.Endpoints(); len(eps) != 0 {
 		t.Errorf("endpoints left: %+v", eps)
 	}
-	if _, err := e.store.Networks.Get(nid); err == nil {
+	if _, err := e.st.Network(nid); err == nil {
 		t.Error("network still stored")
 	}
 	if calls := e.ns.Calls("DeleteHostLink"); !slices.ContainsFunc(calls, func(c testutil.NSCall) bool { return c.Args[0] == bridge }) {
@@ -480,7 +479,7 @@ func TestCreateNetworkVersionUnsupported(t *testing.T) {
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("CreateNetwork: %v\nwant %s", err, tc.want)
 			}
-			if nws, _ := e.store.Networks.List(); len(nws) != 0 {
+			if nws, _ := e.st.Networks(); len(nws) != 0 {
 				t.Errorf("refused network stored: %+v", nws)
 			}
 			if p := e.pools()[0]; p.NetworkID != "" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/internal/testutil"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -38,28 +39,38 @@ func (f *fakeEngines) Network(ctx context.Context, id string) (engine.Liveness, 
 
 var _ NetworkChecker = (*fakeEngines)(nil)
 
-// releaser records ReleasePool calls and passes them to the IPAM driver.
+// releaser records ReleasePool calls and passes them to the pool
+// authority.
 type releaser struct {
+	*pools.Authority
 	mu       sync.Mutex
-	ipam     PoolReleaser
 	released []string
 	fail     error
 }
 
-func (r *releaser) ReleasePool(ctx context.Context, req *ipam.ReleasePoolRequest) (*struct{}, error) {
+func (r *releaser) ReleasePool(ctx context.Context, id string) error {
 	r.mu.Lock()
-	r.released = append(r.released, req.PoolID)
+	r.released = append(r.released, id)
 	fail := r.fail
 	r.mu.Unlock()
 	if fail != nil {
-		return nil, fail
+		return fail
 	}
-	return r.ipam.ReleasePool(ctx, req)
+	return r.Authority.ReleasePool(ctx, id)
 }
 
-// later makes every record look age old to the driver.
+// releaser makes the driver release pools through a releaser.
+func (e *env) releaser() *releaser {
+	r := &releaser{Authority: e.auth}
+	e.d.pools = r
+	return r
+}
+
+// later makes every record look age old to the driver and the authority.
 func (e *env) later(age time.Duration) {
-	e.d.now = func() time.Time { return time.Now().Add(age) }
+	now := func() time.Time { return time.Now().Add(age) }
+	e.d.now = now
+	e.auth.SetClock(now)
 }
 
 func TestReconcileGoneNetwork(t *testing.T) {
@@ -81,18 +92,18 @@ func TestReconcileGoneNetwork(t *testing.T) {
 	e.ns.ResetCalls()
 
 	engines := &fakeEngines{live: map[string]engine.Liveness{gone: engine.Gone, alive: engine.Alive}}
-	rel := &releaser{ipam: e.ipam}
+	rel := e.releaser()
 	e.later(2 * time.Hour)
-	if err := e.d.Reconcile(e.ctx, engines, rel, time.Hour); err != nil {
+	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 
 	del := e.onlyCall(testutil.OpDel)
 	wantSameRT(t, goneAdd.RT, del.RT)
-	if _, err := e.store.Networks.Get(gone); err == nil {
+	if _, err := e.st.Network(gone); err == nil {
 		t.Error("gone network still stored")
 	}
-	if _, err := e.store.Endpoints.Get(epID(1)); err == nil {
+	if _, err := e.st.Endpoint(epID(1)); err == nil {
 		t.Error("gone network's endpoint still stored")
 	}
 	if !slices.Equal(rel.released, []string{gonePool}) {
@@ -101,11 +112,11 @@ func TestReconcileGoneNetwork(t *testing.T) {
 	if _, ok := e.cni.Reserved("shared")[netip.MustParseAddr("10.88.0.2")]; ok {
 		t.Error("the gone network's address is still reserved in the shared IPAM store")
 	}
-	if rs, _ := e.store.Reservations.List(); len(rs) != 2 {
+	if rs, _ := e.st.Reservations(); len(rs) != 2 {
 		t.Errorf("reservations left = %d, want the 2 of the live networks", len(rs))
 	}
 	for i, nid := range []string{alive, unknown} {
-		if _, err := e.store.Networks.Get(nid); err != nil {
+		if _, err := e.st.Network(nid); err != nil {
 			t.Errorf("network %d removed: %v", i+2, err)
 		}
 		if e.endpoint(epID(i+2)).Attachment == nil {
@@ -133,8 +144,8 @@ func TestReconcileLeavesYoungRecords(t *testing.T) {
 	}
 	e.cni.ResetCalls()
 	engines := &fakeEngines{live: map[string]engine.Liveness{netID(1): engine.Gone}}
-	rel := &releaser{ipam: e.ipam}
-	if err := e.d.Reconcile(e.ctx, engines, rel, time.Hour); err != nil {
+	rel := e.releaser()
+	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if calls := e.cni.Calls(); len(calls) != 0 {
@@ -143,7 +154,7 @@ func TestReconcileLeavesYoungRecords(t *testing.T) {
 	if len(rel.released) != 0 {
 		t.Errorf("released %v", rel.released)
 	}
-	if _, err := e.store.Networks.Get(netID(1)); err != nil {
+	if _, err := e.st.Network(netID(1)); err != nil {
 		t.Errorf("young network removed: %v", err)
 	}
 	if len(e.pools()) != 2 {
@@ -165,7 +176,7 @@ func TestReconcileStalePools(t *testing.T) {
 	// A pool whose network was deleted while ReleasePool was skipped.
 	e.mustCreateNetwork(netID(1), subnet("10.31.0.0/24"), map[string]any{})
 	orphan := e.network(netID(1)).PoolIDs[0]
-	if err := e.store.Networks.Delete(netID(1)); err != nil {
+	if err := e.st.DeleteNetwork(netID(1)); err != nil {
 		t.Fatal(err)
 	}
 	// A live network's pool.
@@ -173,9 +184,9 @@ func TestReconcileStalePools(t *testing.T) {
 	live := e.network(netID(2)).PoolIDs[0]
 
 	engines := &fakeEngines{live: map[string]engine.Liveness{netID(2): engine.Alive}}
-	rel := &releaser{ipam: e.ipam}
+	rel := e.releaser()
 	e.later(2 * time.Hour)
-	if err := e.d.Reconcile(e.ctx, engines, rel, time.Hour); err != nil {
+	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(rel.released)
@@ -197,16 +208,17 @@ func TestReconcileReportsReleaseFailures(t *testing.T) {
 	e.mustCreateNetwork(netID(1), bound("shared"), map[string]any{})
 	pool := e.network(netID(1)).PoolIDs[0]
 	engines := &fakeEngines{live: map[string]engine.Liveness{netID(1): engine.Gone}}
-	rel := &releaser{ipam: e.ipam, fail: errors.New("state dir read-only")}
+	rel := e.releaser()
+	rel.fail = errors.New("state dir read-only")
 	e.later(2 * time.Hour)
-	err := e.d.Reconcile(e.ctx, engines, rel, time.Hour)
+	err := e.d.Reconcile(e.ctx, engines, time.Hour)
 	wantErr(t, err, "release pool "+pool+" of stale network a10001ffffff: state dir read-only")
-	if _, err := e.store.Networks.Get(netID(1)); err == nil {
+	if _, err := e.st.Network(netID(1)); err == nil {
 		t.Error("network still stored")
 	}
 	// The next pass retries the pool, now without a network.
 	rel.fail = nil
-	if err := e.d.Reconcile(e.ctx, engines, rel, time.Hour); err != nil {
+	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Errorf("second pass: %v", err)
 	}
 	if len(e.pools()) != 0 {
@@ -247,14 +259,14 @@ func TestInterleavedBoundCreates(t *testing.T) {
 	}
 	e.later(2 * time.Hour)
 	engines := &fakeEngines{live: map[string]engine.Liveness{netID(2): engine.Alive}}
-	if err := e.d.Reconcile(e.ctx, engines, &releaser{ipam: e.ipam}, time.Hour); err != nil {
+	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	a := netip.MustParsePrefix(addr.Address).Addr()
 	if _, ok := e.cni.Reserved("shared")[a]; !ok {
 		t.Errorf("%s of a running container on network 2 was released from the shared IPAM store: the next pod or container can get it too", a)
 	}
-	if _, err := e.store.Reservations.Get(p2 + "|" + a.String()); err != nil {
+	if _, err := e.st.Reservation(p2 + "|" + a.String()); err != nil {
 		t.Errorf("reservation of %s forgotten: %v", a, err)
 	}
 }
@@ -300,7 +312,7 @@ func TestClaimsCorrectedByEndpoint(t *testing.T) {
 	}
 	e.later(2 * time.Hour)
 	engines := &fakeEngines{live: map[string]engine.Liveness{netID(2): engine.Alive}}
-	if err := e.d.Reconcile(e.ctx, engines, &releaser{ipam: e.ipam}, time.Hour); err != nil {
+	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	a := netip.MustParsePrefix(addr.Address).Addr()
@@ -319,7 +331,7 @@ func twoSharedPools(t *testing.T, e *env) (data1 *network.IPAMData, p1 *state.Po
 	data1 = e.cniPool(req)
 	p1 = e.pools()[0]
 	p1.Created = p1.Created.Add(-time.Minute)
-	if err := e.store.Pools.Put(p1.ID, p1); err != nil {
+	if err := e.st.PutPool(p1); err != nil {
 		t.Fatal(err)
 	}
 	data2 = e.cniPool(req)

@@ -15,7 +15,6 @@ import (
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/internal/testutil"
-	"github.com/docker-cni/docker-cni/ipamdriver"
 )
 
 func TestGatewayRequest(t *testing.T) {
@@ -50,7 +49,7 @@ func TestGatewayRequest(t *testing.T) {
 
 	t.Run("generated: default gateway", func(t *testing.T) {
 		e := newEnv(t)
-		pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16"})
+		pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16"})
 		resp, err := e.gateway(pool.PoolID, "")
 		if err != nil || resp.Address != "10.30.0.1/16" {
 			t.Fatalf("gateway = %+v, %v; want 10.30.0.1/16", resp, err)
@@ -62,7 +61,7 @@ func TestGatewayRequest(t *testing.T) {
 
 	t.Run("generated: custom gateway reaches the IPAM plugin", func(t *testing.T) {
 		e := newEnv(t)
-		pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/24"})
+		pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/24"})
 		resp, err := e.gateway(pool.PoolID, "10.30.0.254")
 		if err != nil || resp.Address != "10.30.0.254/24" {
 			t.Fatalf("gateway = %+v, %v; want 10.30.0.254/24", resp, err)
@@ -85,7 +84,7 @@ func TestGatewayRequest(t *testing.T) {
 
 	t.Run("gateway outside the subnet", func(t *testing.T) {
 		e := newEnv(t)
-		pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/24"})
+		pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/24"})
 		_, err := e.gateway(pool.PoolID, "10.31.0.1")
 		wantErr(t, err, "address 10.31.0.1 is not in subnet 10.30.0.0/24")
 	})
@@ -112,7 +111,7 @@ func TestRequestAddress(t *testing.T) {
 	if c.PluginType != "host-local" || c.Args.IfName != "eth0" || c.Args.NetNS != ipamNetNS || !strings.HasPrefix(c.Args.ContainerID, "docker-") {
 		t.Errorf("IPAM ADD = %s %+v", c.PluginType, c.Args)
 	}
-	r, err := e.store.Reservations.Get(pool.PoolID + "|10.88.0.2")
+	r, err := e.st.Reservation(pool.PoolID + "|10.88.0.2")
 	if err != nil {
 		t.Fatalf("no reservation recorded: %v", err)
 	}
@@ -242,7 +241,7 @@ func TestReleaseAddress(t *testing.T) {
 	pool := e.requestPool(bound("shared"))
 	addr := e.address(pool.PoolID, "")
 	e.address(pool.PoolID, "")
-	r, err := e.store.Reservations.Get(pool.PoolID + "|10.88.0.2")
+	r, err := e.st.Reservation(pool.PoolID + "|10.88.0.2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +255,7 @@ func TestReleaseAddress(t *testing.T) {
 	t.Run("IPAM DEL fails", func(t *testing.T) {
 		e.cni.FailNext(testutil.OpPluginDel, errors.New("host-local: lock timeout"))
 		wantErr(t, release("10.88.0.2"), `release 10.88.0.2 in CNI network "shared": host-local: lock timeout`)
-		if _, err := e.store.Reservations.Get(r.Key); err != nil {
+		if _, err := e.st.Reservation(r.Key); err != nil {
 			t.Errorf("reservation forgotten although the address was not released: %v", err)
 		}
 	})
@@ -277,7 +276,7 @@ func TestReleaseAddress(t *testing.T) {
 		if _, ok := e.cni.Reserved("shared")[netip.MustParseAddr("10.88.0.3")]; !ok {
 			t.Error("10.88.0.3 was released too")
 		}
-		if _, err := e.store.Reservations.Get(r.Key); err == nil {
+		if _, err := e.st.Reservation(r.Key); err == nil {
 			t.Error("reservation still recorded")
 		}
 	})
@@ -305,7 +304,7 @@ func TestReleaseAddress(t *testing.T) {
 // from several goroutines; each gets its own address and owner.
 func TestRequestAddressConcurrent(t *testing.T) {
 	e := newEnv(t)
-	pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/24"})
+	pool := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/24"})
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -13,6 +13,7 @@ import (
 	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/internal/testutil"
 	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -40,7 +41,9 @@ type env struct {
 	confDir string
 	dataDir string
 	store   *state.Store
+	st      testutil.State
 	cni     *testutil.Runner
+	auth    *pools.Authority
 	ipam    *ipamdriver.Driver
 }
 
@@ -60,12 +63,14 @@ func newEnv(t *testing.T, defaultPools ...string) *env {
 	if err := os.MkdirAll(e.confDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var pools []netip.Prefix
+	var defaults []netip.Prefix
 	for _, p := range defaultPools {
-		pools = append(pools, netip.MustParsePrefix(p))
+		defaults = append(defaults, netip.MustParsePrefix(p))
 	}
-	e.ipam = ipamdriver.New(ipamdriver.Config{ConfDir: e.confDir, DataDir: e.dataDir, NetNS: ipamNetNS, DefaultPools: pools},
+	e.st = testutil.State{S: e.store}
+	e.auth = pools.New(pools.Config{ConfDir: e.confDir, DataDir: e.dataDir, NetNS: ipamNetNS, DefaultPools: defaults},
 		e.store, e.cni, testutil.Logger(t))
+	e.ipam = ipamdriver.New(e.auth)
 	return e
 }
 
@@ -82,7 +87,7 @@ func (e *env) writeConf(file, body string) string {
 // bound asks for a pool of the shared network, as
 // `docker network create --ipam-driver cni --ipam-opt cni.network=NAME` does.
 func bound(name string) *ipam.RequestPoolRequest {
-	return &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Options: map[string]string{translate.OptNetwork: name}}
+	return &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Options: map[string]string{translate.OptNetwork: name}}
 }
 
 // requestPool requests a pool and fails the test on error.
@@ -113,7 +118,7 @@ func (e *env) gateway(poolID, want string) (*ipam.RequestAddressResponse, error)
 
 func (e *env) pool(id string) *state.Pool {
 	e.t.Helper()
-	p, err := e.store.Pools.Get(id)
+	p, err := e.st.Pool(id)
 	if err != nil {
 		e.t.Fatalf("pool %s: %v", id, err)
 	}
@@ -122,7 +127,7 @@ func (e *env) pool(id string) *state.Pool {
 
 func (e *env) pools() []*state.Pool {
 	e.t.Helper()
-	ps, err := e.store.Pools.List()
+	ps, err := e.st.Pools()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -131,7 +136,7 @@ func (e *env) pools() []*state.Pool {
 
 func (e *env) reservations() []*state.Reservation {
 	e.t.Helper()
-	rs, err := e.store.Reservations.List()
+	rs, err := e.st.Reservations()
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/internal/testutil"
-	"github.com/docker-cni/docker-cni/ipamdriver"
 	"github.com/docker-cni/docker-cni/translate"
 )
 
@@ -62,7 +62,7 @@ func TestRequestPoolBound(t *testing.T) {
 	t.Run("IPv6 pool", func(t *testing.T) {
 		e := newEnv(t)
 		e.writeConf("10-shared.conflist", sharedConflist)
-		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, V6: true, Options: map[string]string{translate.OptNetwork: "shared"}})
+		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, V6: true, Options: map[string]string{translate.OptNetwork: "shared"}})
 		if resp.Pool != "fd88::/64" {
 			t.Errorf("pool = %s, want fd88::/64", resp.Pool)
 		}
@@ -124,7 +124,7 @@ func TestRequestPoolBound(t *testing.T) {
 func TestRequestPoolGenerated(t *testing.T) {
 	t.Run("--subnet", func(t *testing.T) {
 		e := newEnv(t, "10.200.0.0/16")
-		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.1.7/16"})
+		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.1.7/16"})
 		if resp.Pool != "10.30.0.0/16" {
 			t.Errorf("pool = %s, want the masked subnet 10.30.0.0/16", resp.Pool)
 		}
@@ -146,7 +146,7 @@ func TestRequestPoolGenerated(t *testing.T) {
 
 	t.Run("--ip-range inside the subnet", func(t *testing.T) {
 		e := newEnv(t)
-		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16", SubPool: "10.30.5.0/24"})
+		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16", SubPool: "10.30.5.0/24"})
 		if p := e.pool(resp.PoolID); p.Range != "10.30.5.0/24" {
 			t.Errorf("range = %q", p.Range)
 		}
@@ -162,10 +162,10 @@ func TestRequestPoolGenerated(t *testing.T) {
 		e := newEnv(t, "10.200.0.0/16")
 		e.writeConf("10-k8s.conflist", `{"cniVersion": "1.0.0", "name": "k8s", "plugins": [
 		  {"type": "bridge", "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.200.0.0/24"}]]}}]}`)
-		e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.200.1.0/24"})
+		e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.200.1.0/24"})
 		var got []string
 		for i := 0; i < 2; i++ {
-			got = append(got, e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace}).Pool)
+			got = append(got, e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace}).Pool)
 		}
 		if want := []string{"10.200.2.0/24", "10.200.3.0/24"}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("auto pools = %v, want %v (10.200.0.0/24 is the conflist's, 10.200.1.0/24 a pool's)", got, want)
@@ -174,14 +174,14 @@ func TestRequestPoolGenerated(t *testing.T) {
 
 	t.Run("default pools exhausted", func(t *testing.T) {
 		e := newEnv(t, "10.201.0.0/24")
-		e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace})
-		_, err := e.ipam.RequestPool(e.ctx, &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace})
+		e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace})
+		_, err := e.ipam.RequestPool(e.ctx, &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace})
 		wantErr(t, err, "no free /24 left in the default pools [10.201.0.0/24]: give --subnet")
 	})
 
 	t.Run("IPv6 with --subnet", func(t *testing.T) {
 		e := newEnv(t)
-		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "fd30::/64", V6: true})
+		resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "fd30::/64", V6: true})
 		if p := e.pool(resp.PoolID); !p.V6 || p.Gateway != "fd30::1" || resp.Pool != "fd30::/64" {
 			t.Errorf("pool = %+v", p)
 		}
@@ -189,16 +189,16 @@ func TestRequestPoolGenerated(t *testing.T) {
 
 	t.Run("overlap names the other pool and its network", func(t *testing.T) {
 		e := newEnv(t)
-		first := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.40.0.0/16"})
-		_, err := e.ipam.RequestPool(e.ctx, &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.40.3.0/24"})
+		first := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.40.0.0/16"})
+		_, err := e.ipam.RequestPool(e.ctx, &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.40.3.0/24"})
 		wantErr(t, err, "subnet 10.40.3.0/24 overlaps 10.40.0.0/16 of docker-cni pool "+first.PoolID)
 
 		p := e.pool(first.PoolID)
 		p.NetworkID = "4f1c0a2b3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcd"
-		if err := e.store.Pools.Put(p.ID, p); err != nil {
+		if err := e.st.PutPool(p); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.ipam.RequestPool(e.ctx, &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.0.0.0/8"})
+		_, err = e.ipam.RequestPool(e.ctx, &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.0.0.0/8"})
 		wantErr(t, err, "subnet 10.0.0.0/8 overlaps 10.40.0.0/16 of docker-cni pool "+first.PoolID+" (Docker network 4f1c0a2b3d4e)")
 		if n := len(e.pools()); n != 1 {
 			t.Errorf("%d pools after refusals, want 1", n)
@@ -210,21 +210,21 @@ func TestRequestPoolGenerated(t *testing.T) {
 		req  *ipam.RequestPoolRequest
 		want []string
 	}{
-		{"overlap with a conf-dir conflist", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.88.0.0/16"},
+		{"overlap with a conf-dir conflist", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.88.0.0/16"},
 			[]string{`subnet 10.88.0.0/16 overlaps 10.88.0.0/24 of CNI network "shared"`, "10-shared.conflist", "to share it use --ipam-opt cni.network=shared"}},
-		{"--ip-range outside the subnet", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16", SubPool: "10.31.0.0/24"},
+		{"--ip-range outside the subnet", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16", SubPool: "10.31.0.0/24"},
 			[]string{"--ip-range 10.31.0.0/24 is not inside subnet 10.30.0.0/16"}},
-		{"--ip-range wider than the subnet", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16", SubPool: "10.0.0.0/8"},
+		{"--ip-range wider than the subnet", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16", SubPool: "10.0.0.0/8"},
 			[]string{"--ip-range 10.0.0.0/8 is not inside subnet 10.30.0.0/16"}},
-		{"IPv6 without --subnet", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, V6: true},
+		{"IPv6 without --subnet", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, V6: true},
 			[]string{"an IPv6 pool needs --subnet"}},
-		{"IPv4 subnet for an IPv6 pool", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16", V6: true},
+		{"IPv4 subnet for an IPv6 pool", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16", V6: true},
 			[]string{"subnet 10.30.0.0/16 is not an IPv6 subnet"}},
-		{"bad subnet", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/33"},
+		{"bad subnet", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/33"},
 			[]string{`subnet "10.30.0.0/33"`}},
-		{"unknown --ipam-opt", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16", Options: map[string]string{"cni.nework": "shared"}},
+		{"unknown --ipam-opt", &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16", Options: map[string]string{"cni.nework": "shared"}},
 			[]string{"--ipam-opt cni.nework is not supported (supported: cni.network)"}},
-		{"global address space", &ipam.RequestPoolRequest{AddressSpace: ipamdriver.GlobalSpace, Pool: "10.30.0.0/16"},
+		{"global address space", &ipam.RequestPoolRequest{AddressSpace: cnm.GlobalSpace, Pool: "10.30.0.0/16"},
 			[]string{"address space CniGlobal is not supported", "local-scope"}},
 	}
 	for _, tc := range refusals {
@@ -254,7 +254,7 @@ func TestIPRangeAtSubnetEdges(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.subPool, func(t *testing.T) {
 			e := newEnv(t)
-			resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.20.0.0/24", SubPool: tc.subPool})
+			resp := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.20.0.0/24", SubPool: tc.subPool})
 			for i := 0; i < 127; i++ {
 				res, err := e.ipam.RequestAddress(e.ctx, &ipam.RequestAddressRequest{PoolID: resp.PoolID})
 				if err != nil {
@@ -283,7 +283,7 @@ func TestRetryLoopGuard(t *testing.T) {
 	wantErr(t, err, `CNI network "shared"'s subnet 10.88.0.0/24 is already routed on this host`, "--subnet 10.88.0.0/24")
 
 	// The IPv6 pool of the same network is not a retry.
-	e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, V6: true, Options: map[string]string{translate.OptNetwork: "shared"}})
+	e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, V6: true, Options: map[string]string{translate.OptNetwork: "shared"}})
 	// Nor is a request with the subnet given.
 	withSubnet := bound("shared")
 	withSubnet.Pool = "10.88.0.0/24"
@@ -293,7 +293,8 @@ func TestRetryLoopGuard(t *testing.T) {
 	}
 
 	// CreateNetwork claims the first IPv4 pool (and the IPv6 one).
-	d := driver.New(driver.Config{ConfDir: e.confDir, DataDir: e.dataDir}, e.store, e.cni, testutil.NewNamespaces(), nil, testutil.Logger(t))
+	d := driver.New(driver.Config{ConfDir: e.confDir, DataDir: e.dataDir},
+		driver.Deps{Store: e.store, Pools: e.auth, CNI: e.cni, NS: testutil.NewNamespaces(), Log: testutil.Logger(t)})
 	gw, err := e.gateway(first.PoolID, "")
 	if err != nil {
 		t.Fatal(err)
@@ -307,8 +308,8 @@ func TestRetryLoopGuard(t *testing.T) {
 	_, err = d.CreateNetwork(e.ctx, &network.CreateNetworkRequest{
 		NetworkID: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
 		Options:   map[string]any{},
-		IPv4Data:  []*network.IPAMData{{AddressSpace: ipamdriver.LocalSpace, Pool: first.Pool, Gateway: gw.Address}},
-		IPv6Data:  []*network.IPAMData{{AddressSpace: ipamdriver.LocalSpace, Pool: v6, Gateway: "fd88::1/64"}},
+		IPv4Data:  []*network.IPAMData{{AddressSpace: cnm.LocalSpace, Pool: first.Pool, Gateway: gw.Address}},
+		IPv6Data:  []*network.IPAMData{{AddressSpace: cnm.LocalSpace, Pool: v6, Gateway: "fd88::1/64"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +327,7 @@ func TestReleasePool(t *testing.T) {
 	e := newEnv(t)
 	e.writeConf("10-shared.conflist", sharedConflist)
 	pool := e.requestPool(bound("shared"))
-	other := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Pool: "10.30.0.0/16"})
+	other := e.requestPool(&ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Pool: "10.30.0.0/16"})
 	a1, a2 := e.address(pool.PoolID, ""), e.address(pool.PoolID, "")
 	keep := e.address(other.PoolID, "")
 	owners := map[string]bool{}
@@ -353,7 +354,7 @@ func TestReleasePool(t *testing.T) {
 	if left := e.cni.Reserved("shared"); len(left) != 0 {
 		t.Errorf("addresses still reserved in the shared store: %v", left)
 	}
-	if _, err := e.store.Pools.Get(pool.PoolID); err == nil {
+	if _, err := e.st.Pool(pool.PoolID); err == nil {
 		t.Error("pool still stored")
 	}
 	rs := e.reservations()
@@ -371,7 +372,7 @@ func TestReleasePool(t *testing.T) {
 		e.cni.Fail(testutil.OpPluginDel, fmt.Errorf("host-local: lock: permission denied"))
 		_, err := e.ipam.ReleasePool(e.ctx, &ipam.ReleasePoolRequest{PoolID: other.PoolID})
 		wantErr(t, err, "release pool "+other.PoolID, "release "+strings.TrimSuffix(keep, "/16"), "permission denied")
-		if _, err := e.store.Pools.Get(other.PoolID); err != nil {
+		if _, err := e.st.Pool(other.PoolID); err != nil {
 			t.Errorf("pool forgotten although its address could not be released: %v", err)
 		}
 		e.cni.Fail(testutil.OpPluginDel, nil)

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,21 +14,24 @@ import (
 
 // ls prints docker-cni's endpoints: network, CNI attachment and published
 // ports, which `docker ps` cannot show for a remote driver.
-func ls(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	stateDir := fs.String("state-dir", "/var/lib/docker-cni", "the daemon's state dir")
+func ls(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ls", stderr)
+	stateDir, adminSocket := stateFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, err := state.Open(*stateDir)
-	if err != nil {
+	var eps []*state.Endpoint
+	var nws []*state.Network
+	if err := readTable(ctx, *adminSocket, *stateDir, "endpoints", &eps); err != nil {
 		return err
 	}
-	eps, err := store.Endpoints.List()
-	if err != nil {
+	if err := readTable(ctx, *adminSocket, *stateDir, "networks", &nws); err != nil {
 		return err
+	}
+	byID := map[string]*state.Network{}
+	for _, nw := range nws {
+		byID[nw.ID] = nw
 	}
 	type row struct {
 		Endpoint, Network, CNINetwork, CNIVersion, Mode, Sandbox, IfName, CNIContainerID, Name, Container string
@@ -38,7 +41,7 @@ func ls(args []string, stdout, stderr io.Writer) error {
 	var rows []row
 	for _, ep := range eps {
 		r := row{Endpoint: ep.ID, Network: ep.NetworkID, Name: ep.Name, Container: ep.ContainerID, Addresses: ep.Addresses}
-		if nw, err := store.Networks.Get(ep.NetworkID); err == nil {
+		if nw, ok := byID[ep.NetworkID]; ok {
 			r.CNINetwork, r.CNIVersion = nw.CNINetwork, nw.CNIVersion
 		}
 		if a := ep.Attachment; a != nil {

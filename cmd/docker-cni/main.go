@@ -20,11 +20,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/docker-cni/docker-cni/admin"
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/hostfw"
 	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/sandbox"
 	"github.com/docker-cni/docker-cni/server"
 	"github.com/docker-cni/docker-cni/state"
@@ -35,6 +37,7 @@ const usage = `usage: docker-cni <command> [flags]
 commands:
   serve     run the daemon (network driver and IPAM driver "cni")
   ls        list endpoints: CNI attachment, addresses, published ports
+  dump      print one state table as JSON (networks, endpoints, pools, reservations)
   version   print the version
 `
 
@@ -59,7 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "ls":
-		return ls(args[1:], stdout, stderr)
+		return ls(ctx, args[1:], stdout, stderr)
+	case "dump":
+		return dump(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "docker-cni", version)
 		return nil
@@ -85,9 +90,9 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.socket, "socket", "/run/docker/plugins/cni.sock", "plugin socket Docker discovers the driver by (its base name is the driver name)")
 	fs.StringVar(&f.confDir, "cni-conf-dir", "/etc/cni/net.d", "CNI conf dir searched for cni.network bindings")
 	fs.StringVar(&f.binDir, "cni-bin-dir", "/opt/cni/bin:/usr/lib/cni", "colon-separated CNI plugin dirs")
-	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/docker-cni", "state that survives restarts")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir, "state that survives restarts")
 	fs.StringVar(&f.cacheDir, "cni-cache-dir", "/var/lib/docker-cni/cache", "libcni cache dir of docker-cni's own (kept apart from other runtimes' GC)")
-	fs.StringVar(&f.runDir, "run-dir", "/run/docker-cni", "runtime dir (scratch netns)")
+	fs.StringVar(&f.runDir, "run-dir", defaultRunDir, "runtime dir (scratch netns, admin API socket "+adminSocketName+")")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
 	defHost := os.Getenv("DOCKER_HOST")
@@ -124,13 +129,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var pools []netip.Prefix
-	for _, s := range strings.Split(f.defaultPools, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
-		if err != nil || !p.Addr().Is4() {
-			return fmt.Errorf("--default-address-pools: %q is not an IPv4 CIDR", s)
-		}
-		pools = append(pools, p.Masked())
+	defaultPools, err := parsePools(f.defaultPools)
+	if err != nil {
+		return err
 	}
 	for _, dir := range []string{f.stateDir, f.cacheDir, f.runDir, filepath.Dir(f.socket)} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -141,64 +142,110 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ipamNS := filepath.Join(f.runDir, "netns", "ipam")
-	if !sandbox.IsNetNS(ipamNS) {
-		sandbox.Remove(ipamNS)
-		if err := sandbox.Create(ipamNS); err != nil {
-			return fmt.Errorf("IPAM netns: %w", err)
-		}
+	defer store.Close()
+	if n := store.Imported(); n > 0 {
+		log.Info("imported the previous release's JSON state into the state database", "records", n, "state_dir", f.stateDir)
 	}
-	binDirs := filepath.SplitList(f.binDir)
-	runner := cnirun.New(binDirs, f.cacheDir)
-	dataDir := filepath.Join(f.stateDir, "ipam")
-	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
-		store, runner, sandbox.Ops{}, hostfw.IPTables{}, log)
-	id := ipamdriver.New(ipamdriver.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: pools},
-		store, runner, log)
-
+	nd, id, err := wire(f, store, defaultPools, log)
+	if err != nil {
+		return err
+	}
 	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
 	if err != nil {
 		return err
 	}
 	nd.SetContainers(engines.Watch(ctx, log, nd.RecordContainer))
 	if f.reconcileEvery > 0 {
-		go reconcileLoop(ctx, log, nd, engines, id, f.reconcileEvery)
+		go reconcileLoop(ctx, log, nd, engines, f.reconcileEvery)
 	}
-
-	l, err := listenUnix(f.socket)
+	stopAdmin, err := serveAdmin(filepath.Join(f.runDir, adminSocketName), store, log)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: server.New(nd, id, log), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	defer stopAdmin()
 	log.Info("docker-cni serving", "version", version, "socket", f.socket, "cni_conf_dir", f.confDir,
 		"cni_bin_dir", f.binDir, "state_dir", f.stateDir, "cni_cache_dir", f.cacheDir)
+	return servePlugin(ctx, f.socket, server.New(nd, id, log), log)
+}
+
+func parsePools(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range strings.Split(s, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("--default-address-pools: %q is not an IPv4 CIDR", c)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// wire builds the two drivers over the store, the CNI runner and the host.
+func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *slog.Logger) (*driver.Driver, *ipamdriver.Driver, error) {
+	ipamNS := filepath.Join(f.runDir, "netns", "ipam")
+	if !sandbox.IsNetNS(ipamNS) {
+		sandbox.Remove(ipamNS)
+		if err := sandbox.Create(ipamNS); err != nil {
+			return nil, nil, fmt.Errorf("IPAM netns: %w", err)
+		}
+	}
+	runner := cnirun.New(filepath.SplitList(f.binDir), f.cacheDir)
+	dataDir := filepath.Join(f.stateDir, "ipam")
+	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools}, store, runner, log)
+	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
+		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.IPTables{}, Log: log})
+	return nd, ipamdriver.New(authority), nil
+}
+
+// serveAdmin serves the admin API on its own socket (0600) until the
+// returned stop is called.
+func serveAdmin(path string, store *state.Store, log *slog.Logger) (stop func(), err error) {
+	l, err := listenUnix(path, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	srv := &http.Server{Handler: admin.New(store, log), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return func() {
+		srv.Close()
+		os.Remove(path)
+	}, nil
+}
+
+// servePlugin serves Docker's plugin protocol on socket until ctx ends.
+// Endpoints stay as they are when it stops: containers keep their network,
+// and the next start picks up the state.
+func servePlugin(ctx context.Context, socket string, h http.Handler, log *slog.Logger) error {
+	l, err := listenUnix(socket, 0o660)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", f.socket, err)
+		return fmt.Errorf("serve %s: %w", socket, err)
 	case <-ctx.Done():
 	}
-	// Endpoints stay as they are: containers keep their network, and the
-	// next start picks up the state.
 	log.Info("shutting down; live endpoints are kept")
 	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	os.Remove(f.socket)
+	os.Remove(socket)
 	return err
 }
 
 // reconcileLoop drops, now and then, what Docker removed without telling
 // docker-cni.
-func reconcileLoop(ctx context.Context, log *slog.Logger, nd *driver.Driver, engines *engine.Engines, pools driver.PoolReleaser, every time.Duration) {
+func reconcileLoop(ctx context.Context, log *slog.Logger, nd *driver.Driver, engines *engine.Engines, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := nd.EnsureAll(ctx); err != nil {
 			log.Error("restore host firewall rules", "err", err)
 		}
-		if err := nd.Reconcile(ctx, engines, pools, reconcileMinAge); err != nil {
+		if err := nd.Reconcile(ctx, engines, reconcileMinAge); err != nil {
 			log.Error("reconcile with Docker", "hosts", engines.Hosts(), "err", err)
 		}
 		select {
@@ -210,11 +257,11 @@ func reconcileLoop(ctx context.Context, log *slog.Logger, nd *driver.Driver, eng
 }
 
 // reconcileMinAge keeps the reconciler off networks still being created.
-const reconcileMinAge = 30 * time.Second
+const reconcileMinAge = pools.ClaimWindow
 
 // listenUnix listens on path, replacing a stale socket file but refusing to
 // steal one a live daemon still serves.
-func listenUnix(path string) (net.Listener, error) {
+func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("another process serves %s", path)
@@ -226,7 +273,7 @@ func listenUnix(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		l.Close()
 		return nil, err
 	}

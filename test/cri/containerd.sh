@@ -4,9 +4,10 @@
 #
 # Usage: test/cri/containerd.sh start|stop|sock|image <workdir> [<cni-conf-dir>]
 #   start  write <workdir>/config.toml (CNI confs from <cni-conf-dir>, plugins
-#          from /usr/lib/cni), start containerd on sockets under <workdir>,
-#          wait until its CRI plugin is up, and import the sandbox image
-#          (busybox, built here as an OCI layout: no registry, no Docker).
+#          from $CRI_CNI_BIN_DIR), start containerd (in $CRI_NETNS if set)
+#          on sockets under <workdir>, wait until its CRI plugin is up, and
+#          import the sandbox image (busybox, built here as an OCI layout: no
+#          registry, no Docker).
 #          A no-op when this workdir's containerd already runs.
 #   stop   stop this workdir's containerd: kill the tasks and shims it
 #          started, then unmount everything under <workdir>. Pods still
@@ -20,6 +21,14 @@
 # default socket, or /var/run/netns. No image is ever pulled: the sandbox
 # image is named localhost/..., so a missing image would at worst be
 # looked for on loopback.
+#
+# Environment (start):
+#   CRI_NETNS        a netns path (a bind mount or /proc/PID/ns/net): run
+#                    containerd in it (nsenter --net), so that its CNI plugins
+#                    make the pods' host-side links, bridge and rules there, as
+#                    on another node. Pod netns are new namespaces either way,
+#                    mounted under <workdir>. Empty: the caller's netns.
+#   CRI_CNI_BIN_DIR  the CNI plugin dir (default /usr/lib/cni).
 set -euo pipefail
 
 IMAGE=localhost/docker-cni-test/cri-busybox:latest
@@ -27,7 +36,8 @@ CONTAINERD=${CRI_CONTAINERD:-/usr/bin/containerd}
 CTR=${CRI_CTR:-/usr/bin/ctr}
 RUNC=${CRI_RUNC:-/usr/sbin/runc}
 BUSYBOX=${CRI_BUSYBOX:-/bin/busybox}
-CNI_BIN_DIR=/usr/lib/cni
+CNI_BIN_DIR=${CRI_CNI_BIN_DIR:-/usr/lib/cni}
+NETNS=${CRI_NETNS:-}
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { printf '[%s] ERROR: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
@@ -87,6 +97,7 @@ cri_status() {
 render_config() {
 	cat <<EOF
 # Written by test/cri/containerd.sh: a private containerd for CRI tests.
+# netns: ${NETNS:-(the caller's)}
 version = 2
 root = "$WORK/root"
 state = "$WORK/state"
@@ -219,6 +230,10 @@ do_start() {
 	[ -n "$CONF_DIR" ] || usage
 	[ -d "$CONF_DIR" ] || die "CNI conf dir $CONF_DIR does not exist"
 	CONF_DIR=$(realpath "$CONF_DIR")
+	if [ -n "$NETNS" ]; then
+		[[ $NETNS == /* ]] || die "netns $NETNS (CRI_NETNS) is not an absolute path"
+		[ -e "$NETNS" ] || die "netns $NETNS (CRI_NETNS) does not exist"
+	fi
 	local f
 	for f in "$CONTAINERD" "$CTR" "$RUNC" "$CNI_BIN_DIR/bridge" "$CNI_BIN_DIR/loopback" "$BUSYBOX"; do
 		[ -x "$f" ] || die "$f not found (apt-get install containerd runc containernetworking-plugins busybox-static)"
@@ -242,8 +257,11 @@ do_start() {
 	render_config >"$CONFIG.tmp"
 	mv "$CONFIG.tmp" "$CONFIG"
 
-	echo "=== $(date -Is) starting: $CONTAINERD --config $CONFIG" >>"$LOGFILE"
-	setsid "$CONTAINERD" --config "$CONFIG" </dev/null >>"$LOGFILE" 2>&1 &
+	# nsenter enters the netns and execs containerd: same pid, same cmdline.
+	local run=("$CONTAINERD" --config "$CONFIG")
+	[ -z "$NETNS" ] || run=(nsenter "--net=$NETNS" "${run[@]}")
+	echo "=== $(date -Is) starting: ${run[*]}" >>"$LOGFILE"
+	setsid "${run[@]}" </dev/null >>"$LOGFILE" 2>&1 &
 	pid=$!
 	echo "$pid" >"$PIDFILE"
 	# A start that fails leaves nothing running (die exits through here).

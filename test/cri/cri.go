@@ -59,6 +59,8 @@ type Runtime struct {
 	Image string
 	// LogFile is containerd's log.
 	LogFile string
+	// Opts are the options it was started with.
+	Opts StartOpts
 
 	script       string
 	cgroupParent string
@@ -86,9 +88,34 @@ type Pod struct {
 	logDir string
 }
 
+// StartOpts are Start's defaults made explicit; the zero value is Start.
+type StartOpts struct {
+	// NetNS is the path of a network namespace (a bind mount, or
+	// /proc/PID/ns/net) to run containerd in, as on another node: its CNI
+	// plugins then make the pods' bridge, veth host ends and iptables rules
+	// in that namespace. Empty: the caller's namespace. The pods' own
+	// namespaces are mounted under WorkDir either way.
+	NetNS string
+	// CNIBinDir is where the CRI plugin finds the CNI plugins; empty:
+	// /usr/lib/cni.
+	CNIBinDir string
+}
+
+// env is the environment containerd.sh reads for o; empty values are
+// passed too, so that the test's own environment never leaks in.
+func (o StartOpts) env() []string {
+	return []string{"CRI_NETNS=" + o.NetNS, "CRI_CNI_BIN_DIR=" + o.CNIBinDir}
+}
+
 // Start starts (or finds running) the containerd for workDir with CNI confs
 // from confDir, and connects to its CRI service.
 func Start(ctx context.Context, workDir, confDir string) (*Runtime, error) {
+	return StartWith(ctx, workDir, confDir, StartOpts{})
+}
+
+// StartWith is Start with opts: e.g. a containerd running in a node's
+// netns (see test/node).
+func StartWith(ctx context.Context, workDir, confDir string, opts StartOpts) (*Runtime, error) {
 	ctx, cancel := withDeadline(ctx, startTimeout)
 	defer cancel()
 	workDir, err := filepath.Abs(workDir)
@@ -99,6 +126,7 @@ func Start(ctx context.Context, workDir, confDir string) (*Runtime, error) {
 		WorkDir:      workDir,
 		ConfDir:      confDir,
 		LogFile:      filepath.Join(workDir, "containerd.log"),
+		Opts:         opts,
 		script:       scriptPath(),
 		cgroupParent: cgroupParentFor(workDir),
 		pods:         map[string]string{},
@@ -329,6 +357,7 @@ func (r *Runtime) Stop() error {
 func (r *Runtime) runScript(ctx context.Context, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "bash", append([]string{r.script}, args...)...)
+	cmd.Env = append(os.Environ(), r.Opts.env()...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {

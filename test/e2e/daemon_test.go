@@ -134,26 +134,30 @@ func (d *daemon) logContains(s string) bool {
 	return bytes.Contains(b, []byte(s))
 }
 
-// records reads the JSON records of one state table.
+// cli runs a docker-cni CLI command against the daemon under test: its
+// admin socket while it runs, its state dir when it is stopped.
+func (d *daemon) cli(command string, rest ...string) ([]byte, error) {
+	args := append([]string{command, "--state-dir", d.stateDir, "--admin-socket", filepath.Join(d.runDir, "admin.sock")}, rest...)
+	var stderr bytes.Buffer
+	cmd := exec.Command(d.bin, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("docker-cni %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+// records reads the records of one state table (networks, endpoints,
+// pools, reservations) as `docker-cni dump` prints them.
 func (d *daemon) records(table string) ([]map[string]any, error) {
-	entries, err := os.ReadDir(filepath.Join(d.stateDir, table))
+	out, err := d.cli("dump", table)
 	if err != nil {
 		return nil, err
 	}
-	var out []map[string]any
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(d.stateDir, table, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
+	var recs []map[string]any
+	if err := json.Unmarshal(out, &recs); err != nil {
+		return nil, fmt.Errorf("docker-cni dump %s: %w\n%s", table, err, out)
 	}
-	return out, nil
+	return recs, nil
 }

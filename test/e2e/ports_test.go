@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ func httpGet(url string) (string, error) {
 // lsRow reads the `docker-cni ls --json` row of the endpoint holding ip.
 func lsRow(t *testing.T, ip string) map[string]any {
 	t.Helper()
-	out, err := exec.Command(s.d.bin, "ls", "--json", "--state-dir", s.d.stateDir).Output()
+	out, err := s.d.cli("ls", "--json")
 	if err != nil {
 		t.Fatalf("docker-cni ls: %v", err)
 	}

@@ -19,8 +19,10 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/sandbox"
 	"github.com/docker-cni/docker-cni/state"
 )
@@ -91,10 +93,12 @@ func TestGCByAnotherRuntime(t *testing.T) {
 				}
 				t.Cleanup(func() { sandbox.Remove(ns) })
 			}
-			id := ipamdriver.New(ipamdriver.Config{ConfDir: confDir, NetNS: ipamNS}, store, runner, log)
-			nd := driver.New(driver.Config{ConfDir: confDir, ScratchDir: filepath.Join(dir, "scratch")}, store, runner, sandbox.Ops{}, nil, log)
+			auth := pools.New(pools.Config{ConfDir: confDir, NetNS: ipamNS}, store, runner, log)
+			id := ipamdriver.New(auth)
+			nd := driver.New(driver.Config{ConfDir: confDir, ScratchDir: filepath.Join(dir, "scratch")},
+				driver.Deps{Store: store, Pools: auth, CNI: runner, NS: sandbox.Ops{}, Log: log})
 
-			pool, err := id.RequestPool(ctx, &ipam.RequestPoolRequest{AddressSpace: ipamdriver.LocalSpace, Options: map[string]string{"cni.network": name}})
+			pool, err := id.RequestPool(ctx, &ipam.RequestPoolRequest{AddressSpace: cnm.LocalSpace, Options: map[string]string{"cni.network": name}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +111,7 @@ func TestGCByAnotherRuntime(t *testing.T) {
 			// would delete it; nothing plays libnetwork here.
 			direct := map[string]any{"com.docker.network.generic": map[string]any{"cni.join": "direct"}}
 			if _, err := nd.CreateNetwork(ctx, &network.CreateNetworkRequest{NetworkID: netID, Options: direct,
-				IPv4Data: []*network.IPAMData{{AddressSpace: ipamdriver.LocalSpace, Pool: pool.Pool, Gateway: gw.Address}}}); err != nil {
+				IPv4Data: []*network.IPAMData{{AddressSpace: cnm.LocalSpace, Pool: pool.Pool, Gateway: gw.Address}}}); err != nil {
 				t.Fatal(err)
 			}
 			addr, err := id.RequestAddress(ctx, &ipam.RequestAddressRequest{PoolID: pool.PoolID})

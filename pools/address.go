@@ -1,0 +1,176 @@
+package pools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/state"
+	"github.com/docker-cni/docker-cni/translate"
+)
+
+func (a *Authority) knownPool(id string) (*state.Pool, error) {
+	p, err := a.Pool(id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, fmt.Errorf("pool %s is unknown to docker-cni (was its state dir removed?)", id)
+	}
+	return p, err
+}
+
+// Gateway answers Docker's gateway request: the pool's gateway, or, for a
+// generated pool, the --gateway asked for, which is then kept out of
+// allocation. It is not reserved: host-local never hands out a range's
+// gateway.
+func (a *Authority) Gateway(ctx context.Context, poolID string, want netip.Addr) (netip.Prefix, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	pool, subnet, err := a.poolAndSubnet(poolID, want)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	gw, _ := netip.ParseAddr(pool.Gateway)
+	if want.IsValid() && want != gw {
+		if pool.Bound {
+			return netip.Prefix{}, fmt.Errorf("--gateway %s disagrees with CNI network %q, whose gateway for %s is %s", want, pool.CNINetwork, subnet, gw)
+		}
+		if err := a.setGeneratedIPAM(pool, want); err != nil {
+			return netip.Prefix{}, err
+		}
+		if err := a.store.Update(func(tx *state.Tx) error { return tx.PutPool(pool) }); err != nil {
+			return netip.Prefix{}, fmt.Errorf("save pool %s: %w", pool.ID, err)
+		}
+		gw = want
+	}
+	return netip.PrefixFrom(gw, subnet.Bits()), nil
+}
+
+// poolAndSubnet loads a pool and checks that want, if valid, is in it.
+func (a *Authority) poolAndSubnet(poolID string, want netip.Addr) (*state.Pool, netip.Prefix, error) {
+	pool, err := a.knownPool(poolID)
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	subnet, err := netip.ParsePrefix(pool.Subnet)
+	if err != nil {
+		return nil, netip.Prefix{}, fmt.Errorf("pool %s: subnet %q: %w", pool.ID, pool.Subnet, err)
+	}
+	if want.IsValid() && !subnet.Contains(want) {
+		return nil, netip.Prefix{}, fmt.Errorf("address %s is not in subnet %s", want, subnet)
+	}
+	return pool, subnet, nil
+}
+
+// Reserve reserves an address (want, or any when it is not valid) in the
+// CNI network's IPAM store under a new owner ID, for the container name
+// (when the engine sent it), and returns it with the subnet's length.
+func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr, name string) (netip.Prefix, error) {
+	pool, subnet, err := a.poolAndSubnet(poolID, want)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if want.IsValid() && want.String() == pool.Gateway {
+		return netip.Prefix{}, fmt.Errorf("address %s is the gateway of subnet %s", want, subnet)
+	}
+	owner := "docker-" + newNonce() + newNonce() + newNonce()
+	conf, err := translate.WithRequestedIP(pool.IPAMConf, want)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	args := cnirun.PluginArgs{ContainerID: owner, IfName: reservationIfName, NetNS: a.cfg.NetNS}
+	res, err := a.cni.PluginAdd(ctx, pool.IPAMType, conf, args)
+	if err != nil {
+		if want.IsValid() {
+			return netip.Prefix{}, fmt.Errorf("reserve %s in CNI network %q: %w", want, pool.CNINetwork, err)
+		}
+		return netip.Prefix{}, fmt.Errorf("reserve an address in CNI network %q: %w", pool.CNINetwork, err)
+	}
+	addr, gw, err := a.checkReserved(ctx, pool, subnet, want, res, args)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	r := &state.Reservation{
+		PoolID: pool.ID, Address: addr.String(), OwnerID: owner, IfName: reservationIfName,
+		Name: name, Gateway: gw, Created: a.now(),
+	}
+	if err := a.store.Update(func(tx *state.Tx) error { return tx.PutReservation(r) }); err != nil {
+		a.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args)
+		return netip.Prefix{}, fmt.Errorf("save reservation of %s: %w", addr, err)
+	}
+	a.log.InfoContext(ctx, "address reserved", "pool", pool.ID, "address", addr, "owner", owner)
+	return netip.PrefixFrom(addr, subnet.Bits()), nil
+}
+
+// checkReserved finds the address the IPAM plugin reserved; anything but
+// one address in the subnet (and the one asked for) is released again, so
+// that nothing leaks.
+func (a *Authority) checkReserved(ctx context.Context, pool *state.Pool, subnet netip.Prefix, want netip.Addr, res *current.Result, args cnirun.PluginArgs) (netip.Addr, string, error) {
+	addr, gw, ok := addressIn(res, subnet)
+	if ok && (!want.IsValid() || addr == want) {
+		return addr, gw, nil
+	}
+	if derr := a.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args); derr != nil {
+		a.log.ErrorContext(ctx, "release unexpected reservation", "owner", args.ContainerID, "err", derr)
+	}
+	if ok {
+		return netip.Addr{}, "", fmt.Errorf("CNI network %q: IPAM plugin %s reserved %s, not the requested %s", pool.CNINetwork, pool.IPAMType, addr, want)
+	}
+	return netip.Addr{}, "", fmt.Errorf("CNI network %q: IPAM plugin %s returned no address in %s (result %v)", pool.CNINetwork, pool.IPAMType, subnet, res.IPs)
+}
+
+// addressIn is the first address of a result in subnet, with its gateway.
+func addressIn(res *current.Result, subnet netip.Prefix) (netip.Addr, string, bool) {
+	for _, ipc := range res.IPs {
+		a, ok := netip.AddrFromSlice(ipc.Address.IP)
+		if !ok || !subnet.Contains(a.Unmap()) {
+			continue
+		}
+		gw := ""
+		if ipc.Gateway != nil {
+			gw = ipc.Gateway.String()
+		}
+		return a.Unmap(), gw, true
+	}
+	return netip.Addr{}, "", false
+}
+
+// Release releases a reservation in the CNI IPAM store. Releasing the
+// gateway, or an address docker-cni does not know, does nothing.
+func (a *Authority) Release(ctx context.Context, poolID string, addr netip.Addr) error {
+	pool, err := a.Pool(poolID)
+	if errors.Is(err, state.ErrNotFound) {
+		a.log.WarnContext(ctx, "release in unknown pool", "pool", poolID, "address", addr)
+		return nil
+	}
+	if err != nil || addr.String() == pool.Gateway {
+		return err
+	}
+	var r *state.Reservation
+	err = a.store.View(func(tx *state.Tx) (err error) {
+		r, err = tx.Reservation(pool.ID, addr.String())
+		return err
+	})
+	if errors.Is(err, state.ErrNotFound) {
+		a.log.WarnContext(ctx, "release of unknown address", "pool", pool.ID, "address", addr)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return a.release(ctx, pool, r)
+}
+
+func (a *Authority) release(ctx context.Context, pool *state.Pool, r *state.Reservation) error {
+	args := cnirun.PluginArgs{ContainerID: r.OwnerID, IfName: r.IfName, NetNS: a.cfg.NetNS}
+	if err := a.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args); err != nil {
+		return fmt.Errorf("release %s in CNI network %q: %w", r.Address, pool.CNINetwork, err)
+	}
+	if err := a.store.Update(func(tx *state.Tx) error { return tx.DeleteReservation(r.PoolID, r.Address) }); err != nil {
+		return fmt.Errorf("forget reservation of %s: %w", r.Address, err)
+	}
+	a.log.InfoContext(ctx, "address released", "pool", pool.ID, "address", r.Address, "owner", r.OwnerID)
+	return nil
+}

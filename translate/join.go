@@ -1,0 +1,257 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/docker-cni/docker-cni/cnm"
+)
+
+// JoinNetwork is what a Join needs of the stored network.
+type JoinNetwork struct {
+	CNINetwork string
+	// Conflist is the chain new joins run, as stored (bound or generated).
+	Conflist json.RawMessage
+	// Gateways are the network's per-family gateways (no prefix length).
+	Gateways []string
+	Internal bool
+	// Join is the -o cni.join mode ("" is handover where the engine
+	// allows it).
+	Join JoinMode
+}
+
+// JoinEndpoint is what a Join needs of the stored endpoint.
+type JoinEndpoint struct {
+	ID string
+	// Addresses are the CIDRs IPAM reserved for the endpoint.
+	Addresses []string
+	// MAC is the address Docker or docker-cni chose ("" for none).
+	MAC string
+	// IfName is the interface name the endpoint asked for, if any.
+	IfName string
+	// Identity is what is known of the endpoint's container.
+	Identity Identity
+}
+
+// SandboxFacts is what the edges observed of the container's sandbox.
+type SandboxFacts struct {
+	// Key is the sandbox key (netns path) Docker sent.
+	Key string
+	// Exists says the netns at Key exists already: Docker Engine 28 and
+	// newer make it before Join, older engines after.
+	Exists bool
+	// Links are the names of the links in it; Default4 and Default6 say
+	// whether it has an IPv4 and an IPv6 default route.
+	Links              []string
+	Default4, Default6 bool
+}
+
+// JoinHost are the daemon's facts a Join plan needs.
+type JoinHost struct {
+	// ScratchDir holds the scratch netns of joins, one per endpoint.
+	ScratchDir string
+	// K8sNamespace is the K8S_POD_NAMESPACE of unlabelled containers.
+	K8sNamespace string
+}
+
+// JoinPlan is everything a Join must do, decided before anything is done.
+type JoinPlan struct {
+	Mode JoinMode
+	// NetNS is where ADD runs. ScratchNS is the endpoint's scratch netns:
+	// ADD runs in it in move mode (MakeScratch: made before ADD), DEL in
+	// handover and move mode. Empty in direct mode.
+	NetNS       string
+	ScratchNS   string `json:",omitempty"`
+	MakeScratch bool   `json:",omitempty"`
+	// IfName is the interface name of ADD; HostIfName the name it has in
+	// the host while libnetwork takes it over (empty in direct mode).
+	IfName     string
+	HostIfName string `json:",omitempty"`
+	// Conflist is exactly what ADD runs: the main plugin's IPAM replaced
+	// by static with the reserved addresses, and the default routes the
+	// sandbox already has dropped. ListVersion is its cniVersion.
+	Conflist    json.RawMessage
+	ListVersion string
+	Args        [][2]string
+	Capability  map[string]any `json:",omitempty"`
+	// Addresses are what ADD must configure, no more and no less.
+	Addresses []StaticAddress
+	// OfferGateway4 and OfferGateway6 (handover): the chain's default
+	// route was dropped because the sandbox has one, but the network
+	// still offers its gateway, so Docker picks the container's.
+	OfferGateway4 bool `json:",omitempty"`
+	OfferGateway6 bool `json:",omitempty"`
+	Internal      bool `json:",omitempty"`
+	// PublishAtJoin (direct mode): this network carries the container's
+	// default route, so its published ports are set up at Join (Docker
+	// calls ProgramExternalConnectivity only for a returned gateway).
+	PublishAtJoin bool `json:",omitempty"`
+}
+
+// PlanJoin decides how an endpoint joins a sandbox: the mode, where the
+// chain runs and under which interface name, the exact conflist, CNI_ARGS
+// and capability args, and what is handed to libnetwork.
+func PlanJoin(nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, host JoinHost) (JoinPlan, error) {
+	pl, err := ParseList(nw.Conflist)
+	if err != nil {
+		return JoinPlan{}, err
+	}
+	p := JoinPlan{ListVersion: pl.CNIVersion, Internal: nw.Internal}
+	if p.Addresses, err = staticAddresses(ep.Addresses, nw.Gateways); err != nil {
+		return JoinPlan{}, err
+	}
+	list, err := pl.WithStaticIPAM(p.Addresses)
+	if err != nil {
+		return JoinPlan{}, err
+	}
+	if p.Args, err = CNIArgs(ep.Identity, ep.ID, host.K8sNamespace); err != nil {
+		return JoinPlan{}, err
+	}
+	scratch := path.Join(host.ScratchDir, ShortID(ep.ID))
+	if sb.Exists {
+		err = p.inSandbox(pl, nw, ep, sb, scratch)
+		if err == nil {
+			list, err = WithoutDefaultRoutes(list, sb.Default4, sb.Default6)
+		}
+	} else {
+		err = p.inScratch(nw, ep, scratch)
+	}
+	if err != nil {
+		return JoinPlan{}, err
+	}
+	p.Conflist = list
+	return p, p.setMAC(pl, nw, ep)
+}
+
+// inSandbox plans a join into an existing sandbox netns: handover, or
+// direct with -o cni.join=direct.
+func (p *JoinPlan) inSandbox(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, scratch string) error {
+	p.Mode, p.NetNS, p.IfName = JoinHandover, sb.Key, NextIfName(sb.Links)
+	if ep.IfName != "" {
+		if slices.Contains(sb.Links, ep.IfName) {
+			return fmt.Errorf("%s=%s: the container already has an interface of that name", cnm.OptIfname, ep.IfName)
+		}
+		p.IfName = ep.IfName
+	}
+	routes4 := !nw.Internal && pl.HasDefaultRoute(false)
+	routes6 := !nw.Internal && pl.HasDefaultRoute(true)
+	if nw.Join == JoinDirect {
+		// The chain must not add a second default route; the container
+		// keeps the one of the network it joined first.
+		p.Mode = JoinDirect
+		p.PublishAtJoin = !sb.Default4 && routes4
+		return nil
+	}
+	// DEL runs in a scratch netns, made when needed: the interface may be
+	// in the host by then (libnetwork moves it out at Leave) or the
+	// sandbox gone. libnetwork sets the default route from the gateway
+	// Join returns, so the chain's is dropped where the sandbox has one.
+	p.ScratchNS, p.HostIfName = scratch, HostIfName(ep.ID)
+	p.OfferGateway4, p.OfferGateway6 = sb.Default4 && routes4, sb.Default6 && routes6
+	return nil
+}
+
+// inScratch plans a move-mode join: the sandbox is made after Join, so
+// the chain runs in a scratch netns and libnetwork moves the interface.
+func (p *JoinPlan) inScratch(nw JoinNetwork, ep JoinEndpoint, scratch string) error {
+	if nw.Join == JoinDirect {
+		return fmt.Errorf("-o %s=%s: this engine makes the container's netns after Join (Docker 20.10 and older), "+
+			"so the chain cannot run in it; recreate the network without the option", OptJoin, JoinDirect)
+	}
+	if ep.IfName != "" {
+		return fmt.Errorf("%s=%s: this engine names the container's interfaces itself (Docker 20.10 and older)", cnm.OptIfname, ep.IfName)
+	}
+	p.Mode, p.NetNS, p.ScratchNS, p.MakeScratch = JoinMove, scratch, scratch, true
+	p.IfName, p.HostIfName = "eth0", HostIfName(ep.ID)
+	return nil
+}
+
+// setMAC passes the endpoint's MAC to a plugin that can set it. Without
+// one, libnetwork sets it in handover and move mode; in direct mode
+// nothing could, so it is refused.
+func (p *JoinPlan) setMAC(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint) error {
+	switch {
+	case ep.MAC == "":
+	case pl.HasCapability("mac"):
+		p.Capability = map[string]any{"mac": ep.MAC}
+	case p.Mode == JoinDirect:
+		return fmt.Errorf("--mac-address %s: CNI network %q has no plugin with the \"mac\" capability (e.g. tuning) to set it", ep.MAC, nw.CNINetwork)
+	}
+	return nil
+}
+
+// staticAddresses pairs each endpoint address with the network's gateway of
+// its subnet.
+func staticAddresses(cidrs, gateways []string) ([]StaticAddress, error) {
+	var out []StaticAddress
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint address %q: %w", c, err)
+		}
+		sa := StaticAddress{Address: p}
+		for _, g := range gateways {
+			if gw, err := netip.ParseAddr(g); err == nil && gw.Is4() == p.Addr().Is4() && p.Masked().Contains(gw) {
+				sa.Gateway = gw
+			}
+		}
+		out = append(out, sa)
+	}
+	return out, nil
+}
+
+// CheckAddresses makes sure ADD configured exactly the addresses the plan
+// asked for, so that docker inspect tells the truth.
+func CheckAddresses(res *current.Result, p JoinPlan) error {
+	got := map[netip.Addr]bool{}
+	for _, ipc := range res.IPs {
+		if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok {
+			got[a.Unmap()] = true
+		}
+	}
+	for _, w := range p.Addresses {
+		if !got[w.Address.Addr()] {
+			return fmt.Errorf("the chain did not configure %s on %s (result: %v)", w.Address, p.IfName, res.IPs)
+		}
+	}
+	return nil
+}
+
+// ResultMAC is the hardware address of the container interface ifName in
+// a CNI result ("" when the result names none).
+func ResultMAC(res *current.Result, ifName string) string {
+	mac := ""
+	for _, iface := range res.Interfaces {
+		if iface.Name == ifName && iface.Sandbox != "" {
+			mac = iface.Mac
+		}
+	}
+	return mac
+}
+
+// JoinResponse is the Join answer for a plan whose ADD gave res.
+func JoinResponse(p JoinPlan, res *current.Result) (*cnm.JoinResponse, error) {
+	if p.Mode == JoinDirect {
+		return DirectJoinResponse(), nil
+	}
+	resp, err := MoveJoinResponse(res, p.IfName, p.HostIfName, p.Internal)
+	if err != nil || p.Mode != JoinHandover {
+		return resp, err
+	}
+	// Back under the name the chain gave it, so DEL finds it, and in
+	// libnetwork's list, so its own drivers name theirs after it.
+	resp.InterfaceName.DstName = p.IfName
+	gw4, gw6 := ResultGateways(res, p.IfName)
+	if p.OfferGateway4 && resp.Gateway == "" {
+		resp.Gateway = gw4
+	}
+	if p.OfferGateway6 && resp.GatewayIPv6 == "" {
+		resp.GatewayIPv6 = gw6
+	}
+	return resp, nil
+}
