@@ -91,7 +91,7 @@ func (d *Driver) poolsOf(data []*network.IPAMData) (pools []*state.Pool, dockerI
 		return nil, false, err
 	}
 	for _, p := range pools[1:] {
-		if p.Bound != pools[0].Bound || p.CNINetwork != pools[0].CNINetwork {
+		if poolBinding([]*state.Pool{p}) != poolBinding(pools) {
 			return nil, false, fmt.Errorf("pools %s and %s come from different CNI networks", pools[0].ID, p.ID)
 		}
 	}

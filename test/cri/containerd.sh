@@ -97,7 +97,7 @@ cri_status() {
 render_config() {
 	cat <<EOF
 # Written by test/cri/containerd.sh: a private containerd for CRI tests.
-# netns: ${NETNS:-(the caller's)}
+# netns: ${NETNS:-none (the netns of whoever starts it)}
 version = 2
 root = "$WORK/root"
 state = "$WORK/state"

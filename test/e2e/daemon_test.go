@@ -161,3 +161,19 @@ func (d *daemon) records(table string) ([]map[string]any, error) {
 	}
 	return recs, nil
 }
+
+// variant is a daemon like d (socket, conf dir, engines, run dir) running
+// bin over stateDir, logging next to stateDir. Only one of them may run at
+// a time.
+func (d *daemon) variant(bin, stateDir string) (*daemon, error) {
+	v := *d
+	v.bin, v.stateDir, v.cmd = bin, stateDir, nil
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	var err error
+	if v.log, err = os.Create(filepath.Join(filepath.Dir(stateDir), filepath.Base(bin)+".log")); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}

@@ -36,6 +36,8 @@ type suite struct {
 	d       *daemon
 	// driver is the driver (and IPAM driver) name: the socket's base name.
 	driver string
+	// premises are the host settings the suite set, restored at the end.
+	premises *premises
 }
 
 var s suite
@@ -55,6 +57,7 @@ func TestMain(m *testing.M) {
 	}
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: setup failed:", err)
+		s.premises.restore()
 		if s.d != nil {
 			s.d.stop()
 			s.d.dumpLog(os.Stderr)
@@ -66,6 +69,7 @@ func TestMain(m *testing.M) {
 		s.d.dumpLog(os.Stderr)
 	}
 	s.d.stop()
+	s.premises.restore()
 	os.Exit(code)
 }
 
@@ -100,6 +104,12 @@ func setup() error {
 			return fmt.Errorf("test image on %s: %v\n%s", name, err, out)
 		}
 		s.engines = append(s.engines, e)
+	}
+	// After the engines: a dockerd that turns forwarding on sets the
+	// policy itself.
+	var err error
+	if s.premises, err = setPremises(context.Background()); err != nil {
+		return fmt.Errorf("host premises: %w", err)
 	}
 	d, err := newDaemon(s.repo, s.driver)
 	if err != nil {
@@ -203,4 +213,13 @@ func (e engine) ping(ctr, addr string) error {
 		return fmt.Errorf("ping %s from %s: %v\n%s", addr, ctr, err, out)
 	}
 	return nil
+}
+
+// runIn runs a command in dir and returns its combined output.
+func runIn(ctx context.Context, dir, name string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }

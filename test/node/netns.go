@@ -87,40 +87,41 @@ func (n *Node) wire() error {
 		return fmt.Errorf("netlink in netns %s: %w", n.NetNS, err)
 	}
 	defer in.Close()
+	host, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink on the host: %w", err)
+	}
+	defer host.Close()
 	veth := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: n.HostIf},
 		PeerName:      n.NodeIf,
 		PeerNamespace: netlink.NsFd(ns),
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
+	if err := host.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add veth %s (peer %s in %s): %w", n.HostIf, n.NodeIf, n.NetNS, err)
 	}
-	if err := setUp(netlink.NewHandle, n.HostIf, n.HostIP, n.Link.Bits()); err != nil {
+	if err := setUp(host, n.HostIf, n.HostIP, n.Link.Bits()); err != nil {
 		return err
 	}
-	if err := setUp(func(...int) (*netlink.Handle, error) { return in, nil }, n.NodeIf, n.NodeIP, n.Link.Bits()); err != nil {
+	if err := setUp(in, n.NodeIf, n.NodeIP, n.Link.Bits()); err != nil {
 		return fmt.Errorf("in node: %w", err)
 	}
 	if err := linkUp(in, "lo"); err != nil {
 		return fmt.Errorf("in node: %w", err)
 	}
-	def := &netlink.Route{Dst: prefixNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: n.HostIP.AsSlice()}
+	def := &netlink.Route{Dst: prefixNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)), Gw: n.HostIP.AsSlice()}
 	if err := in.RouteAdd(def); err != nil {
 		return fmt.Errorf("in node: route default via %s: %w", n.HostIP, err)
 	}
 	pods := &netlink.Route{Dst: prefixNet(n.PodSubnet), Gw: n.NodeIP.AsSlice()}
-	if err := netlink.RouteAdd(pods); err != nil {
+	if err := host.RouteAdd(pods); err != nil {
 		return fmt.Errorf("route %s via %s: %w", n.PodSubnet, n.NodeIP, err)
 	}
 	return nil
 }
 
 // setUp gives link name the address ip/bits and sets it up.
-func setUp(handle func(...int) (*netlink.Handle, error), name string, ip netip.Addr, bits int) error {
-	h, err := handle()
-	if err != nil {
-		return err
-	}
+func setUp(h *netlink.Handle, name string, ip netip.Addr, bits int) error {
 	link, err := h.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("find link %s: %w", name, err)
