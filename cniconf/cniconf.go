@@ -1,18 +1,22 @@
 // Package cniconf reads a CNI conf dir the way kubelet's runtimes do: files
 // ending in .conf, .conflist or .json, in lexical order, the first file whose
 // network name matches wins; a single-plugin .conf is turned into a list.
-// It only reads; it never writes the conf dir.
+// It also reads the node facts a conflist refers to (flannel's subnet
+// file). It only reads; it never writes the conf dir.
 package cniconf
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/docker-cni/docker-cni/translate"
 )
 
 // Extensions are the conf file endings read, as containerd does.
@@ -83,4 +87,36 @@ func Find(dir, name string) (File, error) {
 		msg += "; unreadable or invalid files: " + strings.Join(bs, "; ")
 	}
 	return File{}, errors.New(msg)
+}
+
+// Parse parses a conflist and gives it the node facts it refers to: for
+// flannel's, the subnet file flanneld writes (read now, so a new lease is
+// seen).
+func Parse(b []byte) (*translate.ParsedList, error) {
+	pl, err := translate.ParseList(b)
+	if err != nil {
+		return nil, err
+	}
+	path, ok := pl.FlannelSubnetFile()
+	if !ok {
+		return pl, nil
+	}
+	env, err := ReadSubnetEnv(path)
+	if err != nil {
+		return nil, fmt.Errorf("CNI network %q delegates through flannel: %w", pl.Name, err)
+	}
+	return pl, pl.WithSubnetEnv(env)
+}
+
+// ReadSubnetEnv reads a flannel subnet file.
+func ReadSubnetEnv(path string) (translate.SubnetEnv, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return translate.SubnetEnv{}, fmt.Errorf("read its subnet file (is flanneld running on this node?): %w", err)
+	}
+	env, err := translate.ParseSubnetEnv(b)
+	if err != nil {
+		return translate.SubnetEnv{}, fmt.Errorf("subnet file %s: %w", path, err)
+	}
+	return env, nil
 }

@@ -29,7 +29,7 @@ func (d *Driver) refreshBinding(ctx context.Context, nw *state.Network) {
 	if bytes.Equal(f.Bytes, nw.Conflist) {
 		return
 	}
-	pl, err := translate.ParseList(f.Bytes)
+	pl, err := cniconf.Parse(f.Bytes)
 	if err == nil {
 		_, err = pl.IPAM()
 	}

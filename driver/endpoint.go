@@ -51,7 +51,7 @@ func (d *Driver) createEndpoint(req *network.CreateEndpointRequest) (*network.Cr
 			return nil, err
 		}
 	}
-	if ep.Name, err = d.reservedName(nw, ep.Addresses); err != nil {
+	if err := d.fromReservations(nw, ep); err != nil {
 		return nil, err
 	}
 	if _, err := translate.ParsePortBindings(req.Options); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/docker-cni/docker-cni/cniconf"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -16,7 +17,7 @@ func (d *Driver) forwardingRules(nw *state.Network) []translate.AcceptRule {
 	if !d.cfg.DockerUserRules || !nw.Bound || d.fw == nil {
 		return nil
 	}
-	pl, err := translate.ParseList(nw.Conflist)
+	pl, err := cniconf.Parse(nw.Conflist)
 	if err != nil || pl.HasPlugin("firewall") {
 		return nil
 	}

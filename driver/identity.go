@@ -10,30 +10,34 @@ import (
 	"github.com/docker-cni/docker-cni/translate"
 )
 
-// reservedName is the container name the engine gave IPAM with the
-// endpoint's address (newer engines send it in RequestAddress).
-func (d *Driver) reservedName(nw *state.Network, addrs []string) (string, error) {
-	name := ""
-	err := d.store.View(func(tx *state.Tx) error {
-		for _, a := range addrs {
+// fromReservations fills in what IPAM learnt with the endpoint's
+// addresses: the container name the engine sent (newer engines send it in
+// RequestAddress) and the gateways the IPAM plugin returned.
+func (d *Driver) fromReservations(nw *state.Network, ep *state.Endpoint) error {
+	return d.store.View(func(tx *state.Tx) error {
+		for _, a := range ep.Addresses {
 			p, err := netip.ParsePrefix(a)
 			if err != nil {
 				continue
 			}
 			for _, pool := range nw.PoolIDs {
 				r, err := tx.Reservation(pool, p.Addr().String())
-				if err == nil && r.Name != "" {
-					name = r.Name
-					return nil
+				if errors.Is(err, state.ErrNotFound) {
+					continue
 				}
-				if err != nil && !errors.Is(err, state.ErrNotFound) {
+				if err != nil {
 					return err
+				}
+				if r.Name != "" {
+					ep.Name = r.Name
+				}
+				if r.Gateway != "" {
+					ep.Gateways = append(ep.Gateways, r.Gateway)
 				}
 			}
 		}
 		return nil
 	})
-	return name, err
 }
 
 // cacheWait bounds how long Join waits for the engines' container cache to

@@ -106,7 +106,7 @@ func (d *Driver) plan(ctx context.Context, nw *state.Network, ep *state.Endpoint
 	}
 	return translate.PlanJoin(
 		translate.JoinNetwork{CNINetwork: nw.CNINetwork, Conflist: nw.Conflist, Gateways: nw.Gateways, Internal: nw.Internal, Join: translate.JoinMode(nw.JoinMode)},
-		translate.JoinEndpoint{ID: ep.ID, Addresses: ep.Addresses, MAC: ep.MAC, IfName: ep.IfName, Identity: d.identity(ctx, ep)},
+		translate.JoinEndpoint{ID: ep.ID, Addresses: ep.Addresses, Gateways: ep.Gateways, MAC: ep.MAC, IfName: ep.IfName, Identity: d.identity(ctx, ep)},
 		sb, translate.JoinHost{ScratchDir: d.cfg.ScratchDir, K8sNamespace: d.cfg.K8sNamespace})
 }
 

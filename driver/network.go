@@ -120,7 +120,7 @@ func (d *Driver) bind(nw *state.Network, name string, opts translate.NetworkOpti
 	if err != nil {
 		return err
 	}
-	pl, err := translate.ParseList(f.Bytes)
+	pl, err := cniconf.Parse(f.Bytes)
 	if err != nil {
 		return fmt.Errorf("CNI network %q (%s): %w", name, f.Path, err)
 	}

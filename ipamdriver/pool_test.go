@@ -104,8 +104,8 @@ func TestRequestPoolBound(t *testing.T) {
 		}, []string{"--ip-range cannot be used with cni.network=shared"}},
 		{"unknown CNI network", func() *ipam.RequestPoolRequest { return bound("nope") },
 			[]string{`CNI network "nope" not found in`, "(it has: shared, dhcp-net)"}},
-		{"IPAM plugin other than host-local", func() *ipam.RequestPoolRequest { return bound("dhcp-net") },
-			[]string{`CNI network "dhcp-net" uses IPAM plugin "dhcp"`, "host-local"}},
+		{"dhcp", func() *ipam.RequestPoolRequest { return bound("dhcp-net") },
+			[]string{`CNI network "dhcp-net": IPAM plugin dhcp is not supported`, "renews the lease"}},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {

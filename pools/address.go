@@ -34,11 +34,15 @@ func (a *Authority) Gateway(ctx context.Context, poolID string, want netip.Addr)
 	}
 	gw, _ := netip.ParseAddr(pool.Gateway)
 	if want.IsValid() && want != gw {
-		if pool.Bound {
+		switch {
+		case pool.Bound && !pool.GatewayFree:
 			return netip.Prefix{}, fmt.Errorf("--gateway %s disagrees with CNI network %q, whose gateway for %s is %s", want, pool.CNINetwork, subnet, gw)
-		}
-		if err := a.setGeneratedIPAM(pool, want); err != nil {
-			return netip.Prefix{}, err
+		case pool.Bound:
+			pool.Gateway = want.String()
+		default:
+			if err := a.setGeneratedIPAM(pool, want); err != nil {
+				return netip.Prefix{}, err
+			}
 		}
 		if err := a.store.Update(func(tx *state.Tx) error { return tx.PutPool(pool) }); err != nil {
 			return netip.Prefix{}, fmt.Errorf("save pool %s: %w", pool.ID, err)
@@ -68,7 +72,13 @@ func (a *Authority) poolAndSubnet(poolID string, want netip.Addr) (*state.Pool, 
 // CNI network's IPAM store under a new owner ID, for the container name
 // (when the engine sent it), and returns it with the subnet's length.
 func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr, name string) (netip.Prefix, error) {
-	pool, subnet, err := a.poolAndSubnet(poolID, want)
+	pool, subnet, err := a.poolAndSubnet(poolID, netip.Addr{})
+	if err == nil {
+		pool, subnet, err = a.followLease(ctx, pool, subnet)
+	}
+	if err == nil && want.IsValid() && !subnet.Contains(want) {
+		err = fmt.Errorf("address %s is not in subnet %s", want, subnet)
+	}
 	if err != nil {
 		return netip.Prefix{}, err
 	}
@@ -76,7 +86,7 @@ func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr,
 		return netip.Prefix{}, fmt.Errorf("address %s is the gateway of subnet %s", want, subnet)
 	}
 	owner := "docker-" + newNonce() + newNonce() + newNonce()
-	conf, err := translate.WithRequestedIP(pool.IPAMConf, want)
+	conf, err := translate.WithRequestedIP(pool.IPAMConf, pool.IPAMType, netip.PrefixFrom(want, subnet.Bits()))
 	if err != nil {
 		return netip.Prefix{}, err
 	}
@@ -96,12 +106,28 @@ func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr,
 		PoolID: pool.ID, Address: addr.String(), OwnerID: owner, IfName: reservationIfName,
 		Name: name, Gateway: gw, Created: a.now(),
 	}
-	if err := a.store.Update(func(tx *state.Tx) error { return tx.PutReservation(r) }); err != nil {
+	if err := a.store.Update(func(tx *state.Tx) error { return putNew(tx, pool, r) }); err != nil {
 		a.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args)
-		return netip.Prefix{}, fmt.Errorf("save reservation of %s: %w", addr, err)
+		return netip.Prefix{}, err
 	}
 	a.log.InfoContext(ctx, "address reserved", "pool", pool.ID, "address", addr, "owner", owner)
 	return netip.PrefixFrom(addr, subnet.Bits()), nil
+}
+
+// putNew records a reservation, refusing an address docker-cni already
+// holds: an IPAM plugin that keeps no store (static) gives every caller the
+// same address.
+func putNew(tx *state.Tx, pool *state.Pool, r *state.Reservation) error {
+	if _, err := tx.Reservation(r.PoolID, r.Address); err == nil {
+		return fmt.Errorf("IPAM plugin %s of CNI network %q handed out %s, which another Docker endpoint holds: "+
+			"the plugin does not keep track of the addresses it gives (static gives everyone the same)", pool.IPAMType, pool.CNINetwork, r.Address)
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	if err := tx.PutReservation(r); err != nil {
+		return fmt.Errorf("save reservation of %s: %w", r.Address, err)
+	}
+	return nil
 }
 
 // checkReserved finds the address the IPAM plugin reserved; anything but

@@ -87,34 +87,37 @@ func (a *Authority) boundPool(name string, req Request, want netip.Prefix) (*sta
 			return nil, err
 		}
 	}
-	f, err := cniconf.Find(a.cfg.ConfDir, name)
-	if err != nil {
+	p := &state.Pool{V6: req.V6, CNINetwork: name, Bound: true}
+	if err := a.bindPool(p, want); err != nil {
 		return nil, err
 	}
-	pl, err := translate.ParseList(f.Bytes)
+	p.ID = fmt.Sprintf("%s/%s/%s", name, p.Subnet, newNonce())
+	return p, nil
+}
+
+// bindPool fills in a bound pool from its CNI network as the conf dir (and,
+// for flannel, the node's subnet file) has it now.
+func (a *Authority) bindPool(p *state.Pool, want netip.Prefix) error {
+	f, err := cniconf.Find(a.cfg.ConfDir, p.CNINetwork)
 	if err != nil {
-		return nil, fmt.Errorf("CNI network %q (%s): %w", name, f.Path, err)
+		return err
 	}
-	bp, err := pl.BoundPoolFor(req.V6, want)
+	pl, err := cniconf.Parse(f.Bytes)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("CNI network %q (%s): %w", p.CNINetwork, f.Path, err)
+	}
+	bp, err := pl.BoundPoolFor(p.V6, want)
+	if err != nil {
+		return err
 	}
 	conf, err := translate.IPAMNetConf(pl.Name, pl.CNIVersion, bp.IPAM)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &state.Pool{
-		ID:         fmt.Sprintf("%s/%s/%s", name, bp.Pool.Subnet, newNonce()),
-		Subnet:     bp.Pool.Subnet.String(),
-		V6:         req.V6,
-		Gateway:    bp.Pool.Gateway.String(),
-		CNINetwork: name,
-		Bound:      true,
-		ConfFile:   f.Path,
-		IPAMType:   bp.IPAMType,
-		CNIVersion: pl.CNIVersion,
-		IPAMConf:   conf,
-	}, nil
+	p.Subnet, p.Gateway, p.GatewayFree = bp.Pool.Subnet.String(), bp.Pool.Gateway.String(), bp.GatewayFree
+	p.ConfFile, p.IPAMType, p.CNIVersion, p.IPAMConf = f.Path, bp.IPAMType, pl.CNIVersion, conf
+	p.SubnetFile, _ = pl.FlannelSubnetFile()
+	return nil
 }
 
 // checkRetryLoop stops Docker's pool loop. Without --subnet, Docker checks
@@ -248,7 +251,7 @@ func (a *Authority) takenSubnets() (map[netip.Prefix]string, error) {
 		return nil, err
 	}
 	for _, f := range files {
-		pl, err := translate.ParseList(f.Bytes)
+		pl, err := cniconf.Parse(f.Bytes)
 		if err != nil {
 			continue
 		}

@@ -21,6 +21,12 @@ type Pool struct {
 	Bound      bool
 	// ConfFile is the bound conflist's path when the pool was made.
 	ConfFile string `json:",omitempty"`
+	// SubnetFile is the flannel subnet file a flannel network's pool is
+	// derived from; reservations follow a new lease in it.
+	SubnetFile string `json:",omitempty"`
+	// GatewayFree says the CNI network does not state the gateway, so
+	// Docker's --gateway decides it.
+	GatewayFree bool `json:",omitempty"`
 	// IPAMType is the IPAM plugin; CNIVersion the configuration's version.
 	IPAMType   string
 	CNIVersion string
@@ -96,6 +102,9 @@ type Endpoint struct {
 	// IfName is the interface name the endpoint asked for
 	// (com.docker.network.endpoint.ifname), if any.
 	IfName string `json:",omitempty"`
+	// Gateways are the gateways the IPAM plugin returned with Addresses,
+	// where it returned any.
+	Gateways []string `json:",omitempty"`
 	// PortBindings is Docker's com.docker.network.portmap option, as sent.
 	PortBindings json.RawMessage `json:",omitempty"`
 	Created      time.Time

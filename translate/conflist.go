@@ -6,11 +6,6 @@ import (
 	"net/netip"
 )
 
-// SupportedIPAM lists the IPAM plugins whose store docker-cni can allocate
-// from on Docker's behalf: the plugin must reserve an address on its own,
-// outside any container, and release it by owner ID.
-var SupportedIPAM = []string{"host-local"}
-
 // ParsedList is a conflist decoded generically, so that keys docker-cni does
 // not know survive a rewrite.
 type ParsedList struct {
@@ -18,8 +13,14 @@ type ParsedList struct {
 	CNIVersion string
 	raw        map[string]any
 	plugins    []map[string]any
-	// ipamIndex is the index of the first plugin with an ipam section, or -1.
+	// ipamIndex is the index of the main plugin: the first with an ipam
+	// section, or the flannel plugin, or -1.
 	ipamIndex int
+	// flannel is true when the main plugin is flannel's, which delegates
+	// with an ipam section it builds from the node's subnet file; derived
+	// is that section, once WithSubnetEnv gave the file's facts.
+	flannel bool
+	derived map[string]any
 }
 
 // ParseList decodes conflist bytes.
@@ -43,11 +44,12 @@ func ParseList(b []byte) (*ParsedList, error) {
 		if !ok {
 			return nil, fmt.Errorf("conflist %q: plugin %d is not an object", pl.Name, i)
 		}
-		if _, ok := m["type"].(string); !ok {
+		typ, ok := m["type"].(string)
+		if !ok {
 			return nil, fmt.Errorf("conflist %q: plugin %d has no type", pl.Name, i)
 		}
-		if _, has := m["ipam"]; has && pl.ipamIndex < 0 {
-			pl.ipamIndex = i
+		if _, has := m["ipam"]; (has || typ == FlannelType) && pl.ipamIndex < 0 {
+			pl.ipamIndex, pl.flannel = i, typ == FlannelType
 		}
 		pl.plugins = append(pl.plugins, m)
 	}
@@ -63,129 +65,42 @@ func (pl *ParsedList) PluginTypes() []string {
 	return ts
 }
 
-// IPAM returns the ipam section of the chain's main plugin.
+// IPAM returns the ipam section the chain's main plugin allocates with:
+// its own, or, for flannel, the one flannel builds from the node's subnet
+// file (WithSubnetEnv must have been given its facts).
 func (pl *ParsedList) IPAM() (map[string]any, error) {
-	if pl.ipamIndex < 0 {
-		return nil, fmt.Errorf("CNI network %q: no plugin has an ipam section, so docker-cni cannot allocate addresses for it", pl.Name)
+	if pl.flannel {
+		if pl.derived == nil {
+			return nil, fmt.Errorf("CNI network %q delegates through flannel: its subnet file was not read", pl.Name)
+		}
+		return pl.derived, nil
 	}
-	ipam, ok := pl.plugins[pl.ipamIndex]["ipam"].(map[string]any)
+	return pl.ownIPAM()
+}
+
+// ownIPAM returns the ipam section written in the main plugin (for
+// flannel, the optional one it passes on to its delegate; nil if none).
+func (pl *ParsedList) ownIPAM() (map[string]any, error) {
+	if pl.ipamIndex < 0 {
+		return nil, noIPAMError(pl)
+	}
+	raw, has := pl.plugins[pl.ipamIndex]["ipam"]
+	if !has && pl.flannel {
+		return nil, nil
+	}
+	ipam, ok := raw.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("CNI network %q: ipam section of plugin %q is not an object", pl.Name, pl.plugins[pl.ipamIndex]["type"])
 	}
 	return ipam, nil
 }
 
-// BoundPool is a Docker address pool carved out of a bound CNI network.
-type BoundPool struct {
-	Pool Pool
-	// IPAMType is the IPAM plugin of the CNI network.
-	IPAMType string
-	// IPAM is the network's ipam section restricted to this pool's range,
-	// to be wrapped by IPAMNetConf.
-	IPAM map[string]any
-}
-
-// rangesOf returns the range sets of an ipam section, converting host-local's
-// older single-range form.
-func rangesOf(ipam map[string]any) ([][]map[string]any, error) {
-	var out [][]map[string]any
-	// host-local puts the single-range form first, then "ranges".
-	if s, ok := ipam["subnet"].(string); ok && s != "" {
-		r := map[string]any{"subnet": s}
-		for _, k := range []string{"rangeStart", "rangeEnd", "gateway"} {
-			if v, ok := ipam[k]; ok {
-				r[k] = v
-			}
-		}
-		out = append(out, []map[string]any{r})
+// mainPlugin is the plugin that makes the container's interface.
+func (pl *ParsedList) mainPlugin() map[string]any {
+	if pl.ipamIndex >= 0 {
+		return pl.plugins[pl.ipamIndex]
 	}
-	raw, has := ipam["ranges"]
-	if !has && len(out) > 0 {
-		return out, nil
-	}
-	sets, ok := raw.([]any)
-	if !ok {
-		return nil, fmt.Errorf("ipam has no ranges")
-	}
-	for i, s := range sets {
-		set, ok := s.([]any)
-		if !ok {
-			return nil, fmt.Errorf("ipam range set %d is not a list", i)
-		}
-		var rs []map[string]any
-		for j, r := range set {
-			m, ok := r.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("ipam range %d.%d is not an object", i, j)
-			}
-			rs = append(rs, m)
-		}
-		out = append(out, rs)
-	}
-	return out, nil
-}
-
-// BoundPoolFor picks the pool of one address family from a CNI network's
-// IPAM ranges: the range whose subnet is want, or the first range of the
-// family when want is not valid.
-func (pl *ParsedList) BoundPoolFor(v6 bool, want netip.Prefix) (BoundPool, error) {
-	ipam, err := pl.IPAM()
-	if err != nil {
-		return BoundPool{}, err
-	}
-	typ, _ := ipam["type"].(string)
-	supported := false
-	for _, s := range SupportedIPAM {
-		supported = supported || s == typ
-	}
-	if !supported {
-		return BoundPool{}, fmt.Errorf("CNI network %q uses IPAM plugin %q; docker-cni can allocate only from %v", pl.Name, typ, SupportedIPAM)
-	}
-	sets, err := rangesOf(ipam)
-	if err != nil {
-		return BoundPool{}, fmt.Errorf("CNI network %q: %w", pl.Name, err)
-	}
-	family := "IPv4"
-	if v6 {
-		family = "IPv6"
-	}
-	var subnets []string
-	for _, set := range sets {
-		for _, r := range set {
-			s, _ := r["subnet"].(string)
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return BoundPool{}, fmt.Errorf("CNI network %q: range subnet %q: %w", pl.Name, s, err)
-			}
-			if p.Addr().Is6() != v6 {
-				continue
-			}
-			subnets = append(subnets, p.Masked().String())
-			if want.IsValid() && p.Masked() != want.Masked() {
-				continue
-			}
-			pool := Pool{Subnet: p.Masked(), Gateway: FirstHost(p)}
-			if g, ok := r["gateway"].(string); ok && g != "" {
-				if pool.Gateway, err = netip.ParseAddr(g); err != nil {
-					return BoundPool{}, fmt.Errorf("CNI network %q: range gateway %q: %w", pl.Name, g, err)
-				}
-			}
-			restricted := make(map[string]any, len(ipam))
-			for k, v := range ipam {
-				switch k {
-				case "subnet", "rangeStart", "rangeEnd", "gateway":
-				default:
-					restricted[k] = v
-				}
-			}
-			restricted["ranges"] = []any{[]any{r}}
-			return BoundPool{Pool: pool, IPAMType: typ, IPAM: restricted}, nil
-		}
-	}
-	if want.IsValid() {
-		return BoundPool{}, fmt.Errorf("CNI network %q has no %s range %s (its %s ranges: %v)", pl.Name, family, want, family, subnets)
-	}
-	return BoundPool{}, fmt.Errorf("CNI network %q has no %s range", pl.Name, family)
+	return pl.plugins[0]
 }
 
 // StaticAddress is one address the container gets, with its gateway.
@@ -204,7 +119,7 @@ type staticAddr struct {
 // routes. Join uses it so that the chain configures the address Docker's IPAM
 // request already reserved, instead of allocating a second one.
 func (pl *ParsedList) WithStaticIPAM(addrs []StaticAddress) ([]byte, error) {
-	ipam, err := pl.IPAM()
+	ipam, err := pl.ownIPAM()
 	if err != nil {
 		return nil, err
 	}
@@ -242,29 +157,6 @@ func (pl *ParsedList) WithStaticIPAM(addrs []StaticAddress) ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// Subnets lists every subnet of the main plugin's IPAM ranges; none when the
-// list has no ipam section or ranges.
-func (pl *ParsedList) Subnets() []netip.Prefix {
-	ipam, err := pl.IPAM()
-	if err != nil {
-		return nil
-	}
-	sets, err := rangesOf(ipam)
-	if err != nil {
-		return nil
-	}
-	var out []netip.Prefix
-	for _, set := range sets {
-		for _, r := range set {
-			s, _ := r["subnet"].(string)
-			if p, err := netip.ParsePrefix(s); err == nil {
-				out = append(out, p.Masked())
-			}
-		}
-	}
-	return out
-}
-
 // WithoutDefaultRoutes drops the default routes of the given families from
 // the main plugin's ipam routes. A direct-mode Join into a sandbox that
 // already has a default route uses it: a second one would fail the ADD, and
@@ -277,9 +169,10 @@ func WithoutDefaultRoutes(list []byte, v4, v6 bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ipam, err := pl.IPAM()
-	if err != nil {
-		return nil, err
+	pl.withoutDefaultGateway()
+	ipam, err := pl.ownIPAM()
+	if err != nil || ipam == nil {
+		return pl.marshal(), err
 	}
 	routes, _ := ipam["routes"].([]any)
 	var kept []any
@@ -296,6 +189,11 @@ func WithoutDefaultRoutes(list []byte, v4, v6 bool) ([]byte, error) {
 	if kept == nil {
 		delete(ipam, "routes")
 	}
+	return pl.marshal(), nil
+}
+
+// marshal encodes the list with its plugins as they are now.
+func (pl *ParsedList) marshal() []byte {
 	out := make(map[string]any, len(pl.raw))
 	for k, v := range pl.raw {
 		out[k] = v
@@ -305,7 +203,36 @@ func WithoutDefaultRoutes(list []byte, v4, v6 bool) ([]byte, error) {
 		plugins[i] = p
 	}
 	out["plugins"] = plugins
-	return json.Marshal(out)
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// withoutDefaultGateway turns off the main plugin's own default route
+// (bridge's isDefaultGateway, also in flannel's delegate).
+func (pl *ParsedList) withoutDefaultGateway() {
+	main := pl.mainPlugin()
+	confs := []map[string]any{main}
+	if d, ok := main["delegate"].(map[string]any); ok {
+		confs = append(confs, d)
+	}
+	for _, c := range confs {
+		if on, _ := c["isDefaultGateway"].(bool); on {
+			// isDefaultGateway implies isGateway in the bridge plugin.
+			c["isDefaultGateway"], c["isGateway"] = false, true
+		}
+	}
+}
+
+// defaultGateway reports whether the main plugin (or flannel's delegate)
+// installs a default route itself (bridge's isDefaultGateway).
+func (pl *ParsedList) defaultGateway() bool {
+	main := pl.mainPlugin()
+	if on, _ := main["isDefaultGateway"].(bool); on {
+		return true
+	}
+	d, _ := main["delegate"].(map[string]any)
+	on, _ := d["isDefaultGateway"].(bool)
+	return on
 }
 
 // HasCapability reports whether a plugin of the chain declares the CNI

@@ -19,6 +19,9 @@ type boundRequest struct {
 	ConflistText string          `json:"conflistText"`
 	V6           bool            `json:"v6"`
 	Want         netip.Prefix    `json:"want"`
+	// SubnetEnv is the flannel subnet file of the node, if the list is
+	// flannel's.
+	SubnetEnv string `json:"subnetEnv"`
 }
 
 func (r boundRequest) bytes() []byte {
@@ -38,6 +41,15 @@ func TestBoundPoolFor(t *testing.T) {
 		pl, err := translate.ParseList(r.bytes())
 		if err != nil {
 			return errorGolden(t, err)
+		}
+		if r.SubnetEnv != "" {
+			env, err := translate.ParseSubnetEnv([]byte(r.SubnetEnv))
+			if err == nil {
+				err = pl.WithSubnetEnv(env)
+			}
+			if err != nil {
+				return errorGolden(t, err)
+			}
 		}
 		type out struct {
 			Name        string           `json:"name"`

@@ -226,16 +226,22 @@ func FirstHost(p netip.Prefix) netip.Addr {
 }
 
 // WithRequestedIP adds a request for one address to an IPAM network
-// configuration, in the "args" form host-local reads.
-func WithRequestedIP(netconf []byte, ip netip.Addr) ([]byte, error) {
-	if !ip.IsValid() {
+// configuration: in the "args" form host-local reads, and, for other IPAM
+// plugins, as the CNI "ips" runtime config (static and others read it).
+// An invalid want leaves the configuration as it is.
+func WithRequestedIP(netconf []byte, ipamType string, want netip.Prefix) ([]byte, error) {
+	if !want.IsValid() {
 		return netconf, nil
 	}
 	var m map[string]any
 	if err := json.Unmarshal(netconf, &m); err != nil {
 		return nil, fmt.Errorf("decode IPAM configuration: %w", err)
 	}
-	m["args"] = map[string]any{"cni": map[string]any{"ips": []string{ip.String()}}}
+	if ipamType == "host-local" {
+		m["args"] = map[string]any{"cni": map[string]any{"ips": []string{want.Addr().String()}}}
+	} else {
+		m["runtimeConfig"] = map[string]any{"ips": []string{want.String()}}
+	}
 	return json.Marshal(m)
 }
 

@@ -95,7 +95,8 @@ func TestHostLocalIPAMNetConf(t *testing.T) {
 			DataDir     string           `json:"dataDir"`
 			IPAM        json.RawMessage  `json:"ipam"`
 			NetconfText string           `json:"netconfText"`
-			RequestedIP netip.Addr       `json:"requestedIP"`
+			RequestedIP netip.Prefix     `json:"requestedIP"`
+			IPAMType    string           `json:"ipamType"`
 		}
 		decodeStrict(t, req, &r)
 		var conf []byte
@@ -115,7 +116,11 @@ func TestHostLocalIPAMNetConf(t *testing.T) {
 			}
 			conf = c
 		}
-		out, err := translate.WithRequestedIP(conf, r.RequestedIP)
+		typ := r.IPAMType
+		if typ == "" {
+			typ = "host-local"
+		}
+		out, err := translate.WithRequestedIP(conf, typ, r.RequestedIP)
 		if err != nil {
 			return errorGolden(t, err)
 		}
@@ -185,7 +190,7 @@ func TestPrefixBoundsAndFirstHost(t *testing.T) {
 
 func TestWithRequestedIPInvalidAddrLeavesConfAlone(t *testing.T) {
 	in := []byte(`{"name":"n", "ipam": {"type":"host-local"}}`)
-	out, err := translate.WithRequestedIP(in, netip.Addr{})
+	out, err := translate.WithRequestedIP(in, "host-local", netip.Prefix{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,11 @@ type JoinNetwork struct {
 // JoinEndpoint is what a Join needs of the stored endpoint.
 type JoinEndpoint struct {
 	ID string
-	// Addresses are the CIDRs IPAM reserved for the endpoint.
+	// Addresses are the CIDRs IPAM reserved for the endpoint; Gateways the
+	// gateways its IPAM plugin returned with them, where it did (they win
+	// over the network's).
 	Addresses []string
+	Gateways  []string `json:",omitempty"`
 	// MAC is the address Docker or docker-cni chose ("" for none).
 	MAC string
 	// IfName is the interface name the endpoint asked for, if any.
@@ -102,7 +105,7 @@ func PlanJoin(nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, host JoinHost) (
 		return JoinPlan{}, err
 	}
 	p := JoinPlan{ListVersion: pl.CNIVersion, Internal: nw.Internal}
-	if p.Addresses, err = staticAddresses(ep.Addresses, nw.Gateways); err != nil {
+	if p.Addresses, err = staticAddresses(ep.Addresses, append(append([]string{}, nw.Gateways...), ep.Gateways...)); err != nil {
 		return JoinPlan{}, err
 	}
 	list, err := pl.WithStaticIPAM(p.Addresses)
@@ -185,8 +188,8 @@ func (p *JoinPlan) setMAC(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint) error
 	return nil
 }
 
-// staticAddresses pairs each endpoint address with the network's gateway of
-// its subnet.
+// staticAddresses pairs each endpoint address with the gateway of its
+// subnet: the last of gateways that is in it.
 func staticAddresses(cidrs, gateways []string) ([]StaticAddress, error) {
 	var out []StaticAddress
 	for _, c := range cidrs {

@@ -160,12 +160,16 @@ func (pl *ParsedList) PortMapPlugins(prevResult json.RawMessage, mappings []Port
 	return out, nil
 }
 
-// HasDefaultRoute reports whether the chain's ipam routes hold a default
-// route of the family.
+// HasDefaultRoute reports whether the chain gives the container a default
+// route of the family: in its ipam routes, or by the main plugin's (or
+// flannel's delegate's) isDefaultGateway.
 func (pl *ParsedList) HasDefaultRoute(v6 bool) bool {
-	ipam, err := pl.IPAM()
-	if err != nil {
-		return false
+	if pl.defaultGateway() {
+		return true
+	}
+	ipam := pl.derived
+	if ipam == nil {
+		ipam, _ = pl.ownIPAM()
 	}
 	routes, _ := ipam["routes"].([]any)
 	for _, r := range routes {

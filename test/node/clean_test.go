@@ -17,7 +17,7 @@ import (
 // hostFacts are the host settings a test may change and must restore.
 type hostFacts struct {
 	ipForward, policy string
-	chains            map[string]bool // "iptables CNI-FORWARD"
+	chains            map[string][]string // "iptables CNI-FORWARD" -> its rules
 }
 
 func readHostFacts(t *testing.T) hostFacts {
@@ -30,15 +30,35 @@ func readHostFacts(t *testing.T) hostFacts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := hostFacts{ipForward: strings.TrimSpace(string(b)), policy: forwardPolicy(out), chains: map[string]bool{}}
+	f := hostFacts{ipForward: strings.TrimSpace(string(b)), policy: forwardPolicy(out), chains: map[string][]string{}}
 	for tool, dump := range saveAll(t) {
 		for _, line := range strings.Split(dump, "\n") {
 			if c, ok := strings.CutPrefix(line, ":CNI-"); ok {
-				f.chains[tool+" CNI-"+strings.Fields(c)[0]] = true
+				f.chains[tool+" CNI-"+strings.Fields(c)[0]] = nil
+			}
+			if c, ok := strings.CutPrefix(line, "-A CNI-"); ok {
+				k := tool + " CNI-" + strings.Fields(c)[0]
+				f.chains[k] = append(f.chains[k], line)
 			}
 		}
 	}
 	return f
+}
+
+// ours reports whether a chain's rules (all naming an e2en link or an
+// address in Range) make it this test's. Other tests on the host may make
+// CNI-* chains meanwhile: those with rules of their own, or none (such as
+// the firewall plugin's CNI-ADMIN), are not counted as ours. Pure.
+func ours(rules []string) bool {
+	if len(rules) == 0 {
+		return false
+	}
+	for _, r := range rules {
+		if !strings.Contains(r, namePrefix) && !mentionsRange(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // expectClean records the host now and returns a check, to run after every
@@ -54,8 +74,8 @@ func expectClean(t *testing.T, dir string) func() {
 			t.Errorf("host ip_forward %s and FORWARD policy %s after the test, want %s and %s",
 				after.ipForward, after.policy, before.ipForward, before.policy)
 		}
-		for c := range after.chains {
-			if !before.chains[c] {
+		for c, rules := range after.chains {
+			if _, had := before.chains[c]; !had && ours(rules) {
 				t.Errorf("left chain: %s", c)
 			}
 		}

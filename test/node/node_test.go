@@ -62,9 +62,10 @@ func needRoot(t *testing.T) {
 
 // TestTwoNodes: a pod on node 1 (the host) and a pod on node 2 (a netns
 // whose own containerd made its bridge and pod) reach each other both ways
-// through the host-gw routes, with the host's FORWARD policy DROP; each
-// sees the other's own pod address as a TCP peer (no NAT); the host and
-// node 2 reach the pod across; and nothing is left afterwards.
+// through the host-gw routes, with the host's FORWARD policy DROP (and
+// only thanks to node 2's ACCEPT rules); each sees the other's own pod
+// address as a TCP peer (no NAT); the host and node 2 reach the pod across;
+// and nothing is left afterwards.
 func TestTwoNodes(t *testing.T) {
 	needRoot(t)
 	began := time.Now()
@@ -72,7 +73,7 @@ func TestTwoNodes(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(expectClean(t, dir)) // runs last
 
-	restore, err := SetForwardPolicy(ctx, "DROP")
+	restore, err := SetForwardPolicy(ctx, "DROP") // as dockerd sets it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestTwoNodes(t *testing.T) {
 	pod1 := runPod(t, rt1, "pod1", node1Pods)
 	pod2 := runPod(t, rt2, "pod2", node2Pods)
 	t.Logf("pods up after %v: pod1 %s (netns %s), pod2 %s (netns %s)", since(began), pod1.IP, pod1.NetNS, pod2.IP, pod2.NetNS)
-	checkNode2Made(t, n2, rt2, pod2)
+	checkNode2Made(t, n2, rt2)
 
 	for _, c := range []struct {
 		from, to *cri.Pod
@@ -110,6 +111,14 @@ func TestTwoNodes(t *testing.T) {
 	expectPeer(t, rt1, pod1, rt2, pod2, 5001)
 	expectHTTP(t, rt2, pod2, 8080)
 	t.Logf("TCP done after %v", since(began))
+
+	// The control: without node 2's ACCEPT rules the DROP policy holds.
+	if err := dropForward(ctx, n2.rules()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ExecIn(ctx, pod1.NetNS, "busybox", "ping", "-c1", "-W1", pod2.IP); err == nil {
+		t.Errorf("pod1 pings pod2 without node 2's FORWARD rules: is the FORWARD policy not DROP?\n%s", out)
+	}
 }
 
 // startNode1 runs the host's containerd on node 1's bridge conflist; its
@@ -212,7 +221,7 @@ func runPod(t *testing.T, rt *cri.Runtime, name string, subnet netip.Prefix) *cr
 
 // checkNode2Made: node 2's bridge and pod2's veth are in node 2's netns,
 // not on the host, and node 2's containerd runs in that netns.
-func checkNode2Made(t *testing.T, n *Node, rt *cri.Runtime, pod *cri.Pod) {
+func checkNode2Made(t *testing.T, n *Node, rt *cri.Runtime) {
 	t.Helper()
 	if _, err := netlink.LinkByName(node2Bridge); err == nil {
 		t.Errorf("bridge %s is on the host, want it only in node 2", node2Bridge)
@@ -247,7 +256,8 @@ func expectPeer(t *testing.T, srvRT *cri.Runtime, srv *cri.Pod, cliRT *cri.Runti
 	t.Helper()
 	ctx := t.Context()
 	p := fmt.Sprint(port)
-	if _, err := srvRT.RunContainer(ctx, srv, []string{"/bin/busybox", "nc", "-l", "-p", p}); err != nil {
+	// Both ends hold the connection: nc exits at the end of its stdin.
+	if _, err := srvRT.RunContainer(ctx, srv, []string{"/bin/busybox", "sh", "-c", "sleep 600 | nc -l -p " + p}); err != nil {
 		t.Fatal(err)
 	}
 	if err := eventually(ctx, func() error {
@@ -259,7 +269,6 @@ func expectPeer(t *testing.T, srvRT *cri.Runtime, srv *cri.Pod, cliRT *cri.Runti
 	}); err != nil {
 		t.Fatalf("%s: no listener on port %s: %v", srv.Name, p, err)
 	}
-	// The client holds the connection: its stdin never ends.
 	if _, err := cliRT.RunContainer(ctx, cli, []string{"/bin/busybox", "sh", "-c", "sleep 600 | nc " + srv.IP + " " + p}); err != nil {
 		t.Fatal(err)
 	}
