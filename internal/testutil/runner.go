@@ -361,7 +361,7 @@ func (r *Runner) PluginAdd(ctx context.Context, pluginType string, netconf []byt
 		return nil, fmt.Errorf("fake runner: decode network configuration: %w", err)
 	}
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
-	if pluginType == "host-local" {
+	if pluginType == "host-local" || pluginType == "static" {
 		ips, routes, err := r.ipamAdd(nc.Name, nc.IPAM, nc.Args.CNI.IPs, Owner{a.ContainerID, a.IfName})
 		if err != nil {
 			return nil, err

@@ -1,0 +1,170 @@
+package pools_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker-cni/docker-cni/cnm"
+	"github.com/docker-cni/docker-cni/internal/testutil"
+	"github.com/docker-cni/docker-cni/pools"
+	"github.com/docker-cni/docker-cni/state"
+	"github.com/docker-cni/docker-cni/translate"
+)
+
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	dir     string
+	confDir string
+	cni     *testutil.Runner
+	st      testutil.State
+	auth    *pools.Authority
+	log     bytes.Buffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, ctx: context.Background(), dir: t.TempDir(), cni: testutil.NewRunner(nil)}
+	e.confDir = filepath.Join(e.dir, "net.d")
+	if err := os.MkdirAll(e.confDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	store := state.NewMemory()
+	e.st = testutil.State{S: store}
+	log := slog.New(slog.NewTextHandler(&e.log, nil))
+	e.auth = pools.New(pools.Config{ConfDir: e.confDir, DataDir: filepath.Join(e.dir, "ipam"), NetNS: "/run/ns"}, store, e.cni, log)
+	return e
+}
+
+func (e *env) write(path, body string) {
+	e.t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) bound(name, subnet string) *state.Pool {
+	e.t.Helper()
+	p, err := e.auth.Request(e.ctx, pools.Request{AddressSpace: cnm.LocalSpace, Pool: subnet, Options: map[string]string{translate.OptNetwork: name}})
+	if err != nil {
+		e.t.Fatalf("Request: %v", err)
+	}
+	return p
+}
+
+func (e *env) reserve(poolID, want string) (netip.Prefix, error) {
+	var w netip.Addr
+	if want != "" {
+		w = netip.MustParseAddr(want)
+	}
+	return e.auth.Reserve(e.ctx, poolID, w, "web")
+}
+
+// TestFlannelLease: a flannel network's pool is the node's lease from its
+// subnet file, reservations land in the store flannel's delegate uses
+// (host-local under the conflist's name), and a new lease is followed by new
+// reservations, with a warning about the running containers.
+func TestFlannelLease(t *testing.T) {
+	e := newEnv(t)
+	envFile := filepath.Join(e.dir, "subnet.env")
+	e.write(envFile, "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+	e.write(filepath.Join(e.confDir, "10-flannel.conflist"), `{"name":"cbr0","cniVersion":"0.3.1","plugins":[
+		{"type":"flannel","subnetFile":"`+envFile+`","delegate":{"hairpinMode":true,"isDefaultGateway":true}},
+		{"type":"portmap","capabilities":{"portMappings":true}}]}`)
+	p := e.bound("cbr0", "")
+	if p.Subnet != "10.42.3.0/24" || p.Gateway != "10.42.3.1" || p.IPAMType != "host-local" || p.SubnetFile != envFile {
+		t.Fatalf("pool = %+v, want the node's lease 10.42.3.0/24 through host-local", p)
+	}
+	a, err := e.reserve(p.ID, "")
+	if err != nil || a.String() != "10.42.3.2/24" {
+		t.Fatalf("Reserve = %v, %v; want 10.42.3.2/24", a, err)
+	}
+	if _, ok := e.cni.Reserved("cbr0")[a.Addr()]; !ok {
+		t.Errorf("address not reserved in host-local's store of network cbr0 (flannel's delegate's): %v", e.cni.Reserved("cbr0"))
+	}
+
+	e.write(envFile, "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.9.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+	b, err := e.reserve(p.ID, "")
+	if err != nil || !netip.MustParsePrefix("10.42.9.0/24").Contains(b.Addr()) {
+		t.Fatalf("Reserve after the new lease = %v, %v; want an address in 10.42.9.0/24", b, err)
+	}
+	if got, _ := e.st.Pool(p.ID); got.Subnet != "10.42.9.0/24" || got.Gateway != "10.42.9.1" {
+		t.Errorf("pool after the new lease = %+v", got)
+	}
+	if !strings.Contains(e.log.String(), "flannel gave this node a new subnet") || !strings.Contains(e.log.String(), "old_subnet=10.42.3.0/24") {
+		t.Errorf("no warning about the new lease in the log:\n%s", e.log.String())
+	}
+	// The old reservation is still released by its address.
+	if err := e.auth.Release(e.ctx, p.ID, a.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.cni.Reserved("cbr0")[a.Addr()]; ok {
+		t.Errorf("old-lease address %s not released", a)
+	}
+}
+
+func TestFlannelWithoutSubnetFile(t *testing.T) {
+	e := newEnv(t)
+	e.write(filepath.Join(e.confDir, "10-flannel.conflist"), `{"name":"cbr0","cniVersion":"0.3.1","plugins":[
+		{"type":"flannel","subnetFile":"`+filepath.Join(e.dir, "none.env")+`","delegate":{}}]}`)
+	_, err := e.auth.Request(e.ctx, pools.Request{AddressSpace: cnm.LocalSpace, Options: map[string]string{translate.OptNetwork: "cbr0"}})
+	if err == nil || !strings.Contains(err.Error(), "is flanneld running on this node?") {
+		t.Errorf("Request without a subnet file = %v", err)
+	}
+}
+
+// TestStaticNeverTwice: the static plugin gives everyone the same address;
+// docker-cni must not hand it to a second endpoint.
+func TestStaticNeverTwice(t *testing.T) {
+	e := newEnv(t)
+	e.write(filepath.Join(e.confDir, "10-fixed.conflist"), `{"name":"fixed","cniVersion":"1.0.0","plugins":[
+		{"type":"bridge","ipam":{"type":"static","addresses":[{"address":"10.10.0.5/24","gateway":"10.10.0.1"}]}}]}`)
+	p := e.bound("fixed", "")
+	if p.Subnet != "10.10.0.0/24" || p.Gateway != "10.10.0.1" {
+		t.Fatalf("pool = %+v", p)
+	}
+	if a, err := e.reserve(p.ID, ""); err != nil || a.String() != "10.10.0.5/24" {
+		t.Fatalf("first Reserve = %v, %v", a, err)
+	}
+	_, err := e.reserve(p.ID, "")
+	if err == nil || !strings.Contains(err.Error(), "handed out 10.10.0.5, which another Docker endpoint holds") {
+		t.Errorf("second Reserve = %v", err)
+	}
+	rs, _ := e.st.Reservations()
+	if len(rs) != 1 || rs[0].Gateway != "10.10.0.1" {
+		t.Errorf("reservations = %+v, want one with the plugin's gateway", rs)
+	}
+}
+
+// TestUnreadableRanges: an IPAM plugin whose ranges are not in its
+// configuration needs --subnet; --gateway then decides the gateway, and a
+// requested address reaches it as the ips runtime config.
+func TestUnreadableRanges(t *testing.T) {
+	e := newEnv(t)
+	e.write(filepath.Join(e.confDir, "10-calico.conflist"), `{"name":"k8s-pod-network","cniVersion":"0.3.1","plugins":[
+		{"type":"calico","ipam":{"type":"calico-ipam"}}]}`)
+	_, err := e.auth.Request(e.ctx, pools.Request{AddressSpace: cnm.LocalSpace, Options: map[string]string{translate.OptNetwork: "k8s-pod-network"}})
+	if err == nil || !strings.Contains(err.Error(), "give the IPv4 subnet it allocates from with --subnet") {
+		t.Fatalf("Request without --subnet = %v", err)
+	}
+	p := e.bound("k8s-pod-network", "10.244.7.0/24")
+	if !p.GatewayFree {
+		t.Errorf("pool %+v: the gateway should be left to --gateway", p)
+	}
+	gw, err := e.auth.Gateway(e.ctx, p.ID, netip.MustParseAddr("10.244.7.254"))
+	if err != nil || gw.String() != "10.244.7.254/24" {
+		t.Errorf("Gateway(--gateway 10.244.7.254) = %v, %v", gw, err)
+	}
+	e.cni.Fail(testutil.OpPluginAdd, nil)
+	e.reserve(p.ID, "10.244.7.9")
+	calls := e.cni.Calls(testutil.OpPluginAdd)
+	if len(calls) != 1 || calls[0].PluginType != "calico-ipam" || !strings.Contains(string(calls[0].Conf), `"runtimeConfig":{"ips":["10.244.7.9/24"]}`) {
+		t.Errorf("IPAM plugin call = %+v", calls)
+	}
+}
