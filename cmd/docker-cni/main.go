@@ -38,6 +38,8 @@ commands:
   serve     run the daemon (network driver and IPAM driver "cni")
   ls        list endpoints: CNI attachment, addresses, published ports
   dump      print one state table as JSON (networks, endpoints, pools, reservations)
+  network create NAME --bind CNI_NETWORK
+            create a Docker network bound to a CNI network, subnets filled in
   version   print the version
 `
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return ls(ctx, args[1:], stdout, stderr)
 	case "dump":
 		return dump(ctx, args[1:], stdout, stderr)
+	case "network":
+		return networkCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "docker-cni", version)
 		return nil
@@ -95,10 +99,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.runDir, "run-dir", defaultRunDir, "runtime dir (scratch netns, admin API socket "+adminSocketName+")")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
-	defHost := os.Getenv("DOCKER_HOST")
-	if defHost == "" {
-		defHost = "unix:///var/run/docker.sock"
-	}
+	defHost := envOr("DOCKER_HOST", "unix:///var/run/docker.sock")
 	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
 	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
