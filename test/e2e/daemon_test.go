@@ -19,6 +19,8 @@ import (
 // daemon is the docker-cni daemon under test, with its own dirs.
 type daemon struct {
 	bin, socket, dir, confDir, stateDir, runDir string
+	// pluginDir is the CNI bin dir (see makePluginDir).
+	pluginDir string
 	hosts                                       []string
 	cmd                                         *exec.Cmd
 	log                                         *os.File
@@ -36,6 +38,10 @@ func newDaemon(repo, driver string) (*daemon, error) {
 		confDir:  filepath.Join(dir, "net.d"),
 		stateDir: filepath.Join(dir, "state"),
 		runDir:   filepath.Join("/run", "docker-cni-e2e", "daemon"),
+	}
+	d.pluginDir = filepath.Join(dir, "cni-bin")
+	if err := makePluginDir(context.Background(), repo, d.pluginDir); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(d.confDir, 0o755); err != nil {
 		return nil, err
@@ -58,6 +64,7 @@ func (d *daemon) start() error {
 	d.cmd = exec.Command(d.bin, "serve",
 		"--socket", d.socket,
 		"--cni-conf-dir", d.confDir,
+		"--cni-bin-dir", d.pluginDir,
 		"--state-dir", d.stateDir,
 		"--cni-cache-dir", filepath.Join(d.stateDir, "cache"),
 		"--run-dir", d.runDir,
@@ -176,4 +183,10 @@ func (d *daemon) variant(bin, stateDir string) (*daemon, error) {
 		return nil, err
 	}
 	return &v, nil
+}
+
+// cliOut runs a docker-cni CLI command as is and returns its combined
+// output.
+func (d *daemon) cliOut(args ...string) (string, error) {
+	return run(context.Background(), d.bin, args...)
 }

@@ -14,7 +14,7 @@
 //	t.Cleanup(func() { n.Remove(context.Background()) })
 //	conf, _ := node.BridgeConflist(node.BridgeConf{Network: "e2en2", Bridge: "e2en2br0", Subnet: n.PodSubnet, DataDir: dir + "/ipam"})
 //	// write conf into confDir, then:
-//	rt, err := n.StartCRI(ctx, dir+"/containerd", confDir)
+//	rt, err := n.StartCRI(ctx, dir+"/containerd", confDir, "") // "": /usr/lib/cni
 //	t.Cleanup(func() { rt.Stop() }) // registered after Remove: runs before it
 //	pod, err := rt.RunPod(ctx, "p2", "default", nil) // pod.IP in n.PodSubnet
 //
@@ -189,9 +189,10 @@ func ExecIn(ctx context.Context, netns string, args ...string) (string, error) {
 }
 
 // StartCRI starts a private containerd inside the node's netns with CNI
-// confs from confDir (see cri.StartWith): its pods are the node's pods.
-func (n *Node) StartCRI(ctx context.Context, workDir, confDir string) (*cri.Runtime, error) {
-	rt, err := cri.StartWith(ctx, workDir, confDir, cri.StartOpts{NetNS: n.NetNS})
+// confs from confDir and plugins from cniBinDir ("" for /usr/lib/cni; see
+// cri.StartWith): its pods are the node's pods.
+func (n *Node) StartCRI(ctx context.Context, workDir, confDir, cniBinDir string) (*cri.Runtime, error) {
+	rt, err := cri.StartWith(ctx, workDir, confDir, cri.StartOpts{NetNS: n.NetNS, CNIBinDir: cniBinDir})
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}

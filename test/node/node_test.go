@@ -162,7 +162,7 @@ func startNode2(t *testing.T, dir string) (*Node, *cri.Runtime) {
 	})
 	t.Logf("node 2: netns %s, %s %s <-> %s %s", n.NetNS, n.HostIf, n.HostIP, n.NodeIf, n.NodeIP)
 	confDir := writeConf(t, dir, BridgeConf{Network: node2Net, Bridge: node2Bridge, Subnet: node2Pods, Portmap: true})
-	rt, err := n.StartCRI(t.Context(), filepath.Join(dir, "containerd"), confDir)
+	rt, err := n.StartCRI(t.Context(), filepath.Join(dir, "containerd"), confDir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func expectPeer(t *testing.T, srvRT *cri.Runtime, srv *cri.Pod, cliRT *cri.Runti
 	var peers []netip.Addr
 	err := eventually(ctx, func() error {
 		out, err := ExecIn(ctx, srv.NetNS, "ss", "-tnH", "state", "established", "sport = :"+p)
-		if peers = peerAddrs(out); err == nil && len(peers) == 0 {
+		if peers = PeerAddrs(out); err == nil && len(peers) == 0 {
 			err = fmt.Errorf("no connection yet (ss: %q)", out)
 		}
 		return err
@@ -286,22 +286,6 @@ func expectPeer(t *testing.T, srvRT *cri.Runtime, srv *cri.Pod, cliRT *cri.Runti
 	if len(peers) != 1 || peers[0].String() != cli.IP {
 		t.Errorf("%s sees the connection from %s as coming from %v, want %s (no NAT)", srv.Name, cli.Name, peers, cli.IP)
 	}
-}
-
-// peerAddrs are the peer addresses in `ss -tnH` output (IPv4-mapped ones
-// unmapped). Pure.
-func peerAddrs(out string) []netip.Addr {
-	var addrs []netip.Addr
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		if ap, err := netip.ParseAddrPort(f[len(f)-1]); err == nil {
-			addrs = append(addrs, ap.Addr().Unmap())
-		}
-	}
-	return addrs
 }
 
 // expectHTTP: the host (node 1's processes, as a kubelet probe) gets an

@@ -69,7 +69,7 @@ func TestForwardPolicy(t *testing.T) {
 func TestPeerAddrs(t *testing.T) {
 	out := "ESTAB 0 0 10.231.242.2:5000 10.231.241.2:40000\n" +
 		"ESTAB 0 0 [::ffff:10.231.242.2]:5000 [::ffff:10.231.241.3]:40001\n"
-	got := peerAddrs(out)
+	got := PeerAddrs(out)
 	want := []netip.Addr{netip.MustParseAddr("10.231.241.2"), netip.MustParseAddr("10.231.241.3")}
 	if !slices.Equal(got, want) {
 		t.Errorf("peers %v, want %v", got, want)

@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker-cni/docker-cni/test/cri"
+	"github.com/docker-cni/docker-cni/test/node"
+)
+
+// The two nodes of the cross-node tests: node 1 is this host (its pods from
+// a CRI runtime, its Docker containers through docker-cni), node 2 a netns
+// with a CRI runtime inside (package node). Addresses lie in node.Range.
+var (
+	nodeLink  = netip.MustParsePrefix("10.231.240.0/30")
+	node1Pods = netip.MustParsePrefix("10.231.241.0/24")
+	node2Pods = netip.MustParsePrefix("10.231.242.0/24")
+	// clusterPods is the cluster's pod network (flannel's FLANNEL_NETWORK).
+	clusterPods = netip.MustParsePrefix("10.231.240.0/22")
+)
+
+// podNetwork is a pod network as a cluster installs it on every node: the
+// conflist of a node (its bridge, its pod CIDR, a dir for its state), and
+// anything else the node needs beside it (flannel's subnet file).
+type podNetwork struct {
+	name     string
+	conflist func(bridge string, pods netip.Prefix, dir string) (string, error)
+}
+
+// flannelNetwork is k3s's flannel conflist (with a bridge name, subnet file
+// and data dirs of the test's own), and the subnet file flanneld writes on
+// each node; host-gw routing between the nodes. FLANNEL_IPMASQ=true: flannel
+// masquerades only traffic leaving the cluster, so its delegate does not.
+var flannelNetwork = podNetwork{name: "e2e-flannel", conflist: func(bridge string, pods netip.Prefix, dir string) (string, error) {
+	env := filepath.Join(dir, "subnet.env")
+	gw := netip.PrefixFrom(pods.Addr().Next(), pods.Bits())
+	if err := os.WriteFile(env, []byte(fmt.Sprintf("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n", clusterPods, gw)), 0o644); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`{"name": "e2e-flannel", "cniVersion": "0.3.1", "plugins": [
+	  {"type": "flannel", "subnetFile": %q, "dataDir": %q, "ipam": {"dataDir": %q},
+	   "delegate": {"hairpinMode": true, "isDefaultGateway": true, "bridge": %q}},
+	  {"type": "portmap", "capabilities": {"portMappings": true}}]}`,
+		env, filepath.Join(dir, "flannel"), filepath.Join(dir, "ipam"), bridge), nil
+}}
+
+// kubeRouterNetwork is kube-router's conflist once it has put the node's pod
+// CIDR in (bridge kube-bridge, host-local, portmap with snat); kube-router
+// routes pod CIDRs between nodes as host-gw does.
+var kubeRouterNetwork = podNetwork{name: "e2e-kube-router", conflist: func(bridge string, pods netip.Prefix, dir string) (string, error) {
+	return fmt.Sprintf(`{"cniVersion": "0.3.0", "name": "e2e-kube-router", "plugins": [
+	  {"name": "kubernetes", "type": "bridge", "bridge": %q, "isDefaultGateway": true, "hairpinMode": true,
+	   "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}},
+	  {"type": "portmap", "capabilities": {"snat": true, "portMappings": true}}]}`, bridge, pods, filepath.Join(dir, "ipam")), nil
+}}
+
+// TestPodNetworkAcrossNodes: a container of each engine, bound to the pod
+// network of node 1, and pods on node 1 and on node 2 reach each other
+// both ways; the pod on node 2 sees the container's own address and the
+// container the pod's (no NAT between pods, as Kubernetes requires); the
+// node's own processes reach the container (kubelet probes).
+func TestPodNetworkAcrossNodes(t *testing.T) {
+	for _, pn := range []podNetwork{flannelNetwork, kubeRouterNetwork} {
+		t.Run(pn.name, func(t *testing.T) {
+			c := startCluster(t, pn)
+			for i, e := range s.engines {
+				t.Run(e.name, func(t *testing.T) { c.checkContainer(t, e, uint16(5100+10*i)) })
+			}
+		})
+	}
+}
+
+// cluster is two nodes running pn, with a pod on each.
+type cluster struct {
+	pn         podNetwork
+	rt1, rt2   *cri.Runtime
+	pod1, pod2 *cri.Pod
+	dir1       string
+}
+
+func startCluster(t *testing.T, pn podNetwork) *cluster {
+	t.Helper()
+	ctx := t.Context()
+	cleanHost(t, "e2en1br0", node1Pods)
+	dir := t.TempDir()
+	n2, err := node.Add(ctx, "e2en2", nodeLink, node2Pods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n2.Remove(context.Background()) })
+	c := &cluster{pn: pn, dir1: filepath.Join(dir, "node1")}
+	conf2, err := nodeConfDir(pn, "e2en2br0", node2Pods, filepath.Join(dir, "node2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rt2, err = n2.StartCRI(ctx, filepath.Join(dir, "node2", "containerd"), conf2, s.d.pluginDir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.rt2.Stop() })
+	conf1, err := nodeConfDir(pn, "e2en1br0", node1Pods, c.dir1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(filepath.Join(conf1, "10-"+pn.name+".conflist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConflist(t, "10-"+pn.name+".conflist", string(body))
+	if c.rt1, err = cri.StartWith(ctx, filepath.Join(c.dir1, "containerd"), conf1, cri.StartOpts{CNIBinDir: s.d.pluginDir}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.rt1.Stop() })
+	if c.pod1, err = c.rt1.RunPod(ctx, "e2e-node1-pod", "default", nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.pod2, err = c.rt2.RunPod(ctx, "e2e-node2-pod", "default", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// nodeConfDir writes a node's conflist into a conf dir of its own.
+func nodeConfDir(pn podNetwork, bridge string, pods netip.Prefix, dir string) (string, error) {
+	confDir := filepath.Join(dir, "net.d")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return "", err
+	}
+	conf, err := pn.conflist(bridge, pods, dir)
+	if err != nil {
+		return "", err
+	}
+	return confDir, os.WriteFile(filepath.Join(confDir, "10-"+pn.name+".conflist"), []byte(conf), 0o644)
+}
+
+// cleanHost removes, before and after the test, what the CNI plugins leave
+// on the host for a bridge and subnet.
+func cleanHost(t *testing.T, bridge string, subnet netip.Prefix) {
+	t.Helper()
+	snap, err := cri.SnapshotHost(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := snap.Cleanup(ctx, bridge, subnet); err != nil {
+			t.Errorf("clean up host: %v", err)
+		}
+	}
+	clean()
+	t.Cleanup(clean)
+}
+
+// checkContainer binds a network of engine e to node 1's pod network with
+// `docker-cni network create --bind`, runs a container on it and checks it
+// against both pods.
+func (c *cluster) checkContainer(t *testing.T, e engine, port uint16) {
+	name := uniq(t, e, "nodes")
+	if out, err := s.d.cliOut("network", "create", name, "--bind", c.pn.name, "--cni-conf-dir", s.d.confDir,
+		"--docker-host", e.host, "--driver", s.driver); err != nil {
+		t.Fatalf("docker-cni network create: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { e.docker("network", "rm", name) })
+	ctr := name + "-c"
+	e.container(t, ctr, "--network", name)
+	ip := e.inspectIP(t, ctr, name)
+	if !node1Pods.Contains(netip.MustParseAddr(ip)) {
+		t.Fatalf("container address %s is not in node 1's pod CIDR %s", ip, node1Pods)
+	}
+	for _, pod := range []*cri.Pod{c.pod1, c.pod2} {
+		if err := e.ping(ctr, pod.IP); err != nil {
+			t.Errorf("container -> pod %s (%s): %v", pod.Name, pod.IP, err)
+		}
+		if out, err := node.ExecIn(t.Context(), pod.NetNS, "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+			t.Errorf("pod %s (%s) -> container %s: %v\n%s", pod.Name, pod.IP, ip, err, out)
+		}
+	}
+	if out, err := run(t.Context(), "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("node 1 itself (a kubelet probe) -> container %s: %v\n%s", ip, err, out)
+	}
+	c.checkNoNAT(t, e, ctr, ip, port)
+}
+
+// checkNoNAT: a TCP connection from the container to the pod on node 2
+// shows the container's own address there, and one from that pod to the
+// container shows the pod's address in the container.
+func (c *cluster) checkNoNAT(t *testing.T, e engine, ctr, ip string, port uint16) {
+	ctx := t.Context()
+	p := fmt.Sprint(port)
+	if _, err := c.rt2.RunContainer(ctx, c.pod2, []string{"/bin/busybox", "sh", "-c", "sleep 600 | nc -l -p " + p}); err != nil {
+		t.Fatal(err)
+	}
+	waitListening(t, c.pod2.NetNS, p)
+	e.must(t, "exec", "-d", ctr, "sh", "-c", "sleep 600 | nc "+c.pod2.IP+" "+p)
+	if peers := established(t, c.pod2.NetNS, p); len(peers) != 1 || peers[0].String() != ip {
+		t.Errorf("pod on node 2 sees the container's connection as coming from %v, want the container's own %s (no NAT)", peers, ip)
+	}
+	back := fmt.Sprint(port + 1)
+	e.must(t, "exec", "-d", ctr, "sh", "-c", "sleep 600 | nc -l -p "+back)
+	sandbox := e.must(t, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", ctr)
+	waitListening(t, sandbox, back)
+	if _, err := c.rt2.RunContainer(ctx, c.pod2, []string{"/bin/busybox", "sh", "-c", "sleep 600 | nc " + ip + " " + back}); err != nil {
+		t.Fatal(err)
+	}
+	if peers := established(t, sandbox, back); len(peers) != 1 || peers[0].String() != c.pod2.IP {
+		t.Errorf("the container sees the connection of the pod on node 2 as coming from %v, want the pod's own %s (no NAT)", peers, c.pod2.IP)
+	}
+}
+
+// waitListening waits until something listens on TCP port in netns.
+func waitListening(t *testing.T, netns, port string) {
+	t.Helper()
+	err := eventually(t, func() error {
+		out, err := node.ExecIn(t.Context(), netns, "ss", "-tlnH", "sport = :"+port)
+		if err == nil && strings.TrimSpace(out) == "" {
+			err = errors.New("not listening yet")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("no listener on port %s in %s: %v", port, netns, err)
+	}
+}
+
+// established are the peers of the connections established to port in
+// netns, once there is one.
+func established(t *testing.T, netns, port string) []netip.Addr {
+	t.Helper()
+	var peers []netip.Addr
+	err := eventually(t, func() error {
+		out, err := node.ExecIn(t.Context(), netns, "ss", "-tnH", "state", "established", "sport = :"+port)
+		if peers = node.PeerAddrs(out); err == nil && len(peers) == 0 {
+			err = fmt.Errorf("no connection yet (ss: %q)", out)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("no connection to port %s in %s: %v", port, netns, err)
+	}
+	return peers
+}
+
+// eventually retries fn for up to 15 s.
+func eventually(t *testing.T, fn func() error) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := fn()
+		if err == nil || time.Now().After(deadline) || t.Context().Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
