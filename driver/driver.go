@@ -41,6 +41,9 @@ type Namespaces interface {
 	HostLinkExists(name string) bool
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
 	DefaultRoutes(nsPath string) (v4, v6 bool, err error)
+	// OnLinkRoutes lists the destinations of the routes without gateway
+	// on a link.
+	OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error)
 	// HostPortFree reports whether a host port can be bound.
 	HostPortFree(translate.PortKey) bool
 }

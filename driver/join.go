@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
@@ -153,15 +154,31 @@ func (d *Driver) add(ctx context.Context, nw *state.Network, plan translate.Join
 	// From here on the interface may leave where ADD put it; DEL finds it
 	// by MAC.
 	att.MAC = translate.ResultMAC(res, att.IfName)
+	var offLink []netip.Prefix
 	if plan.HostIfName != "" {
-		if err := d.ns.DeleteHostLink(plan.HostIfName); err != nil {
-			return nil, err
-		}
-		if err := d.ns.MoveToHost(plan.NetNS, plan.IfName, plan.HostIfName); err != nil {
+		if offLink, err = d.handOver(plan); err != nil {
 			return nil, err
 		}
 	}
-	return translate.JoinResponse(plan, res)
+	return translate.JoinResponse(plan, res, offLink)
+}
+
+// handOver moves the chain's interface to the host for libnetwork, noting
+// first which of its subnets the chain routes through the gateway (the
+// move drops the chain's routes; libnetwork sets them again from the Join
+// answer).
+func (d *Driver) handOver(plan translate.JoinPlan) ([]netip.Prefix, error) {
+	onLink, err := d.ns.OnLinkRoutes(plan.NetNS, plan.IfName)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.ns.DeleteHostLink(plan.HostIfName); err != nil {
+		return nil, err
+	}
+	if err := d.ns.MoveToHost(plan.NetNS, plan.IfName, plan.HostIfName); err != nil {
+		return nil, err
+	}
+	return translate.OffLinkSubnets(plan, onLink), nil
 }
 
 // rollbackJoin undoes a failed Join.

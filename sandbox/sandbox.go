@@ -307,3 +307,41 @@ func HostPortFree(proto, hostIP string, port int) bool {
 		return true
 	}
 }
+
+// OnLinkRoutes lists the destinations of the routes without a gateway (the
+// kernel's connected routes among them) on link ifName in the netns at
+// nsPath: what the link reaches directly.
+func OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := withHandle(nsPath, func(h *netlink.Handle) error {
+		link, err := h.LinkByName(ifName)
+		if err != nil {
+			return fmt.Errorf("find %s in %s: %w", ifName, nsPath, err)
+		}
+		routes, err := h.RouteList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst == nil || r.Gw != nil || len(r.MultiPath) > 0 {
+				continue
+			}
+			if p, ok := prefixOf(r.Dst); ok {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones).Masked(), true
+}
+
+func (Ops) OnLinkRoutes(p, ifName string) ([]netip.Prefix, error) { return OnLinkRoutes(p, ifName) }

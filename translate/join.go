@@ -225,6 +225,29 @@ func CheckAddresses(res *current.Result, p JoinPlan) error {
 	return nil
 }
 
+// halvesViaGateway routes both halves of each off-link subnet through the
+// gateway of the plan's address in it, which itself stays on-link (as the
+// chain has it, and as libnetwork wants a gateway).
+func halvesViaGateway(p JoinPlan, offLink []netip.Prefix) []cnm.StaticRoute {
+	var out []cnm.StaticRoute
+	for _, sub := range offLink {
+		for _, a := range p.Addresses {
+			if a.Address.Masked() != sub {
+				continue
+			}
+			gw := a.Gateway.String()
+			out = append(out, cnm.StaticRoute{Destination: netip.PrefixFrom(a.Gateway, a.Gateway.BitLen()).String(), RouteType: cnm.RouteConnected})
+			lo := netip.PrefixFrom(sub.Addr(), sub.Bits()+1)
+			_, last := PrefixBounds(lo)
+			hi := netip.PrefixFrom(last.Next(), sub.Bits()+1)
+			for _, half := range []netip.Prefix{lo, hi} {
+				out = append(out, cnm.StaticRoute{Destination: half.String(), RouteType: cnm.RouteNextHop, NextHop: gw})
+			}
+		}
+	}
+	return out
+}
+
 // ResultMAC is the hardware address of the container interface ifName in
 // a CNI result ("" when the result names none).
 func ResultMAC(res *current.Result, ifName string) string {
@@ -237,14 +260,36 @@ func ResultMAC(res *current.Result, ifName string) string {
 	return mac
 }
 
-// JoinResponse is the Join answer for a plan whose ADD gave res.
-func JoinResponse(p JoinPlan, res *current.Result) (*cnm.JoinResponse, error) {
+// OffLinkSubnets are the subnets of the plan's addresses that the chain
+// did not leave on-link (onLink: the routes without gateway it left on the
+// interface): routed plugins such as ptp reach even their own subnet
+// through the gateway.
+func OffLinkSubnets(p JoinPlan, onLink []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range p.Addresses {
+		if a.Gateway.IsValid() && a.Address.Bits() < a.Address.Addr().BitLen()-1 && !slices.Contains(onLink, a.Address.Masked()) {
+			out = append(out, a.Address.Masked())
+		}
+	}
+	return out
+}
+
+// JoinResponse is the Join answer for a plan whose ADD gave res. offLink
+// are the subnets the chain routes through the gateway (OffLinkSubnets):
+// libnetwork gives the address its subnet's on-link route, so two routes
+// through the gateway, each half the subnet and so preferred, keep the
+// chain's routing.
+func JoinResponse(p JoinPlan, res *current.Result, offLink []netip.Prefix) (*cnm.JoinResponse, error) {
 	if p.Mode == JoinDirect {
 		return DirectJoinResponse(), nil
 	}
 	resp, err := MoveJoinResponse(res, p.IfName, p.HostIfName, p.Internal)
-	if err != nil || p.Mode != JoinHandover {
-		return resp, err
+	if err != nil {
+		return nil, err
+	}
+	resp.StaticRoutes = append(resp.StaticRoutes, halvesViaGateway(p, offLink)...)
+	if p.Mode != JoinHandover {
+		return resp, nil
 	}
 	// Back under the name the chain gave it, so DEL finds it, and in
 	// libnetwork's list, so its own drivers name theirs after it.

@@ -3,6 +3,7 @@ package translate_test
 import (
 	"encoding/json"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -24,17 +25,25 @@ func TestPlanJoin(t *testing.T) {
 			Endpoint translate.JoinEndpoint `json:"endpoint"`
 			Sandbox  translate.SandboxFacts `json:"sandbox"`
 			Host     translate.JoinHost     `json:"host"`
+			// OnLink are the routes without gateway the chain left on the
+			// interface; by default, each address's subnet (a bridge).
+			OnLink []netip.Prefix `json:"onLink"`
 		}
 		decodeStrict(t, req, &r)
 		plan, err := translate.PlanJoin(r.Network, r.Endpoint, r.Sandbox, r.Host)
 		if err != nil {
 			return errorGolden(t, err)
 		}
+		if r.OnLink == nil {
+			for _, a := range plan.Addresses {
+				r.OnLink = append(r.OnLink, a.Address.Masked())
+			}
+		}
 		res := chainResult(t, plan)
 		if err := translate.CheckAddresses(res, plan); err != nil {
 			t.Errorf("CheckAddresses of the plan's own result: %v", err)
 		}
-		resp, err := translate.JoinResponse(plan, res)
+		resp, err := translate.JoinResponse(plan, res, translate.OffLinkSubnets(plan, r.OnLink))
 		if err != nil {
 			return errorGolden(t, err)
 		}

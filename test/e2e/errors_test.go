@@ -65,7 +65,19 @@ func TestCreateErrors(t *testing.T) {
 			name := "e2e-dhcp-" + e.name
 			writeConflist(t, "52-"+name+".conflist", fmt.Sprintf(`{"cniVersion": "1.0.0", "name": %q, "plugins": [
 			  {"type": "bridge", "bridge": "e2edhcp0", "ipam": {"type": "dhcp"}}]}`, name))
-			checkRefused(t, e, `uses IPAM plugin "dhcp"`, bind(name)...)
+			checkRefused(t, e, `IPAM plugin dhcp is not supported: it leases an address for the container's interface`, bind(name)...)
+		})
+		t.Run("plugin with its own IPAM", func(t *testing.T) {
+			name := "e2e-cilium-" + e.name
+			writeConflist(t, "53-"+name+".conflist", fmt.Sprintf(`{"cniVersion": "0.3.1", "name": %q, "plugins": [
+			  {"type": "cilium-cni"}]}`, name))
+			checkRefused(t, e, `its main plugin "cilium-cni" has no ipam section: it allocates addresses itself`, bind(name)...)
+		})
+		t.Run("IPAM plugin whose ranges the conflist does not say", func(t *testing.T) {
+			name := "e2e-calico-" + e.name
+			writeConflist(t, "54-"+name+".conflist", fmt.Sprintf(`{"cniVersion": "0.3.1", "name": %q, "plugins": [
+			  {"type": "bridge", "ipam": {"type": "calico-ipam"}}]}`, name))
+			checkRefused(t, e, `uses IPAM plugin "calico-ipam", whose address ranges docker-cni cannot read from its configuration: give the IPv4 subnet`, bind(name)...)
 		})
 		t.Run("subnet clash with docker-cni network", func(t *testing.T) {
 			first := uniq(t, e, "clash")

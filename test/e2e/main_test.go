@@ -163,6 +163,12 @@ func (e engine) subnet(k int) string {
 	return fmt.Sprintf("10.231.%d.0/24", e.net+k)
 }
 
+// extraSubnet is the /24 number k (0 to 5) of this engine's second block,
+// 10.231.52.0/22 and on: the first one is full.
+func (e engine) extraSubnet(k int) string {
+	return fmt.Sprintf("10.231.%d.0/24", 52+e.net/16*6+k)
+}
+
 // forEngine runs a test once per engine.
 func forEngine(t *testing.T, fn func(t *testing.T, e engine)) {
 	for _, e := range s.engines {

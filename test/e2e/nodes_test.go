@@ -61,13 +61,23 @@ var kubeRouterNetwork = podNetwork{name: "e2e-kube-router", conflist: func(bridg
 	  {"type": "portmap", "capabilities": {"snat": true, "portMappings": true}}]}`, bridge, pods, filepath.Join(dir, "ipam")), nil
 }}
 
+// kindnetNetwork is kind's kindnetd conflist: ptp (a veth per pod, routed,
+// no bridge) with host-local over the node's pod CIDR, no masquerade (kindnetd
+// masquerades only traffic leaving the cluster), portmap.
+var kindnetNetwork = podNetwork{name: "e2e-kindnet", conflist: func(_ string, pods netip.Prefix, dir string) (string, error) {
+	return fmt.Sprintf(`{"cniVersion": "0.3.1", "name": "e2e-kindnet", "plugins": [
+	  {"type": "ptp", "ipMasq": false, "mtu": 1500,
+	   "ipam": {"type": "host-local", "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}], "ranges": [[{"subnet": %q}]]}},
+	  {"type": "portmap", "capabilities": {"portMappings": true}}]}`, filepath.Join(dir, "ipam"), pods), nil
+}}
+
 // TestPodNetworkAcrossNodes: a container of each engine, bound to the pod
 // network of node 1, and pods on node 1 and on node 2 reach each other
 // both ways; the pod on node 2 sees the container's own address and the
 // container the pod's (no NAT between pods, as Kubernetes requires); the
 // node's own processes reach the container (kubelet probes).
 func TestPodNetworkAcrossNodes(t *testing.T) {
-	for _, pn := range []podNetwork{flannelNetwork, kubeRouterNetwork} {
+	for _, pn := range []podNetwork{flannelNetwork, kubeRouterNetwork, kindnetNetwork} {
 		t.Run(pn.name, func(t *testing.T) {
 			c := startCluster(t, pn)
 			for i, e := range s.engines {

@@ -57,7 +57,7 @@ func TestUpgradeFromJSONState(t *testing.T) {
 	}
 	t.Cleanup(legacy.stop)
 	name := uniq(t, e, "upgrade")
-	e.network(t, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", "10.231.60.0/24")
+	e.network(t, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.extraSubnet(0))
 	c1, c2 := name+"-c1", name+"-c2"
 	e.container(t, c1, "--network", name)
 	ip1 := e.inspectIP(t, c1, name)
