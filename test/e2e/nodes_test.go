@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -26,50 +27,80 @@ var (
 	clusterPods = netip.MustParsePrefix("10.231.240.0/22")
 )
 
-// podNetwork is a pod network as a cluster installs it on every node: the
-// conflist of a node (its bridge, its pod CIDR, a dir for its state), and
-// anything else the node needs beside it (flannel's subnet file).
+// podNetwork is a pod network as a cluster installs it on every node: its
+// example (examples/<example>, a README whose commands the test runs and
+// the conflist the cluster writes), and how a node's copy of that conflist
+// gets the node's bridge, pod CIDR and dirs of the test's own; anything
+// else the node needs beside it (flannel's subnet file) is written to dir.
 type podNetwork struct {
-	name     string
-	conflist func(bridge string, pods netip.Prefix, dir string) (string, error)
+	name, example, file, bindAs string
+	edit                        func(conf map[string]any, bridge string, pods netip.Prefix, dir string) error
 }
 
-// flannelNetwork is k3s's flannel conflist (with a bridge name, subnet file
-// and data dirs of the test's own), and the subnet file flanneld writes on
-// each node; host-gw routing between the nodes. FLANNEL_IPMASQ=true: flannel
-// masquerades only traffic leaving the cluster, so its delegate does not.
-var flannelNetwork = podNetwork{name: "e2e-flannel", conflist: func(bridge string, pods netip.Prefix, dir string) (string, error) {
-	env := filepath.Join(dir, "subnet.env")
-	gw := netip.PrefixFrom(pods.Addr().Next(), pods.Bits())
-	if err := os.WriteFile(env, []byte(fmt.Sprintf("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n", clusterPods, gw)), 0o644); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf(`{"name": "e2e-flannel", "cniVersion": "0.3.1", "plugins": [
-	  {"type": "flannel", "subnetFile": %q, "dataDir": %q, "ipam": {"dataDir": %q},
-	   "delegate": {"hairpinMode": true, "isDefaultGateway": true, "bridge": %q}},
-	  {"type": "portmap", "capabilities": {"portMappings": true}}]}`,
-		env, filepath.Join(dir, "flannel"), filepath.Join(dir, "ipam"), bridge), nil
-}}
+// main is the conflist's first plugin.
+func mainPlugin(conf map[string]any) map[string]any {
+	return conf["plugins"].([]any)[0].(map[string]any)
+}
+
+// flannelNetwork is k3s's flannel conflist and the subnet file flanneld
+// writes on each node; host-gw routing between the nodes. FLANNEL_IPMASQ=true:
+// flannel masquerades only traffic leaving the cluster, so its delegate
+// does not.
+var flannelNetwork = podNetwork{name: "e2e-flannel", example: "flannel", file: "10-flannel.conflist", bindAs: "cbr0",
+	edit: func(conf map[string]any, bridge string, pods netip.Prefix, dir string) error {
+		env := filepath.Join(dir, "subnet.env")
+		gw := netip.PrefixFrom(pods.Addr().Next(), pods.Bits())
+		if err := os.WriteFile(env, []byte(fmt.Sprintf("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n", clusterPods, gw)), 0o644); err != nil {
+			return err
+		}
+		fl := mainPlugin(conf)
+		fl["subnetFile"], fl["dataDir"] = env, filepath.Join(dir, "flannel")
+		fl["ipam"] = map[string]any{"dataDir": filepath.Join(dir, "ipam")}
+		fl["delegate"].(map[string]any)["bridge"] = bridge
+		return nil
+	}}
 
 // kubeRouterNetwork is kube-router's conflist once it has put the node's pod
 // CIDR in (bridge kube-bridge, host-local, portmap with snat); kube-router
 // routes pod CIDRs between nodes as host-gw does.
-var kubeRouterNetwork = podNetwork{name: "e2e-kube-router", conflist: func(bridge string, pods netip.Prefix, dir string) (string, error) {
-	return fmt.Sprintf(`{"cniVersion": "0.3.0", "name": "e2e-kube-router", "plugins": [
-	  {"name": "kubernetes", "type": "bridge", "bridge": %q, "isDefaultGateway": true, "hairpinMode": true,
-	   "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}},
-	  {"type": "portmap", "capabilities": {"snat": true, "portMappings": true}}]}`, bridge, pods, filepath.Join(dir, "ipam")), nil
-}}
+var kubeRouterNetwork = podNetwork{name: "e2e-kube-router", example: "kube-router", file: "10-kuberouter.conflist", bindAs: "mynet",
+	edit: func(conf map[string]any, bridge string, pods netip.Prefix, dir string) error {
+		br := mainPlugin(conf)
+		br["bridge"] = bridge
+		br["ipam"] = map[string]any{"type": "host-local", "ranges": []any{[]any{map[string]any{"subnet": pods.String()}}}, "dataDir": filepath.Join(dir, "ipam")}
+		return nil
+	}}
 
-// kindnetNetwork is kind's kindnetd conflist: ptp (a veth per pod, routed,
-// no bridge) with host-local over the node's pod CIDR, no masquerade (kindnetd
-// masquerades only traffic leaving the cluster), portmap.
-var kindnetNetwork = podNetwork{name: "e2e-kindnet", conflist: func(_ string, pods netip.Prefix, dir string) (string, error) {
-	return fmt.Sprintf(`{"cniVersion": "0.3.1", "name": "e2e-kindnet", "plugins": [
-	  {"type": "ptp", "ipMasq": false, "mtu": 1500,
-	   "ipam": {"type": "host-local", "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}], "ranges": [[{"subnet": %q}]]}},
-	  {"type": "portmap", "capabilities": {"portMappings": true}}]}`, filepath.Join(dir, "ipam"), pods), nil
-}}
+// kindnetNetwork is kind's kindnetd conflist: ptp (a routed veth per pod,
+// no bridge) with host-local over the node's pod CIDR, no masquerade
+// (kindnetd masquerades only traffic leaving the cluster), portmap.
+var kindnetNetwork = podNetwork{name: "e2e-kindnet", example: "kindnet", file: "10-kindnet.conflist", bindAs: "kindnet",
+	edit: func(conf map[string]any, _ string, pods netip.Prefix, dir string) error {
+		ipam := mainPlugin(conf)["ipam"].(map[string]any)
+		ipam["dataDir"], ipam["ranges"] = filepath.Join(dir, "ipam"), []any{[]any{map[string]any{"subnet": pods.String()}}}
+		return nil
+	}}
+
+// conflist is the node's copy of the example's conflist.
+func (pn podNetwork) conflist(bridge string, pods netip.Prefix, dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(s.repo, "examples", pn.example, pn.file))
+	if err != nil {
+		return "", err
+	}
+	var conf map[string]any
+	if err := json.Unmarshal(b, &conf); err != nil {
+		return "", fmt.Errorf("examples/%s/%s: %w", pn.example, pn.file, err)
+	}
+	if conf["name"] != pn.bindAs {
+		return "", fmt.Errorf("examples/%s/%s is named %v, the example binds %s", pn.example, pn.file, conf["name"], pn.bindAs)
+	}
+	conf["name"] = pn.name
+	if err := pn.edit(conf, bridge, pods, dir); err != nil {
+		return "", err
+	}
+	out, err := json.MarshalIndent(conf, "", "  ")
+	return string(out), err
+}
 
 // TestPodNetworkAcrossNodes: a container of each engine, bound to the pod
 // network of node 1, and pods on node 1 and on node 2 reach each other
@@ -81,7 +112,10 @@ func TestPodNetworkAcrossNodes(t *testing.T) {
 		t.Run(pn.name, func(t *testing.T) {
 			c := startCluster(t, pn)
 			for i, e := range s.engines {
-				t.Run(e.name, func(t *testing.T) { c.checkContainer(t, e, uint16(5100+10*i)) })
+				t.Run(e.name, func(t *testing.T) {
+					c.checkContainer(t, e, uint16(5100+10*i))
+					c.runExample(t, e)
+				})
 			}
 		})
 	}
@@ -222,6 +256,21 @@ func (c *cluster) checkNoNAT(t *testing.T, e engine, ctr, ip string, port uint16
 	if peers := established(t, sandbox, back); len(peers) != 1 || peers[0].String() != c.pod2.IP {
 		t.Errorf("the container sees the connection of the pod on node 2 as coming from %v, want the pod's own %s (no NAT)", peers, c.pod2.IP)
 	}
+}
+
+// runExample runs the commands of the pod network's example README against
+// engine e, with the two pods as its POD_IP and REMOTE_POD_IP.
+func (c *cluster) runExample(t *testing.T, e engine) {
+	net := uniq(t, e, "example")
+	t.Cleanup(func() {
+		if ids, _ := e.docker("ps", "-aq", "--filter", "network="+net); ids != "" {
+			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		e.docker("network", "rm", net)
+	})
+	env := []string{"CNI_NETWORK=" + c.pn.name, "CNI_CONF_DIR=" + s.d.confDir, "DRIVER=" + s.driver, "IMAGE=" + image,
+		"NET=" + net, "POD_IP=" + c.pod1.IP, "REMOTE_POD_IP=" + c.pod2.IP}
+	runReadme(t, e, filepath.Join(s.repo, "examples", c.pn.example), env)
 }
 
 // waitListening waits until something listens on TCP port in netns.
