@@ -6,6 +6,7 @@ package cnirun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,12 +43,15 @@ type PluginArgs struct {
 	NetNS string
 }
 
-// Timeout bounds one plugin run; Docker gives a plugin call 30 s.
-const Timeout = 20 * time.Second
+// DefaultTimeout bounds one plugin run unless told otherwise; Docker gives
+// a plugin call 30 s.
+const DefaultTimeout = 20 * time.Second
 
 // LibCNI runs plugins found in BinDirs with libcni.
 type LibCNI struct {
 	BinDirs []string
+	// Timeout bounds each plugin run (a whole chain for Add and Del).
+	Timeout time.Duration
 	cni     *libcni.CNIConfig
 	exec    invoke.Exec
 }
@@ -60,13 +64,28 @@ func New(binDirs []string, cacheDir string) *LibCNI {
 	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: nil}}
 	return &LibCNI{
 		BinDirs: binDirs,
+		Timeout: DefaultTimeout,
 		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, exec),
 		exec:    exec,
 	}
 }
 
+// deadline bounds one run; a plugin that outlives it is killed, and the
+// error names the plugin and the timeout.
+func (l *LibCNI) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.Timeout)
+}
+
+// timedOut says so when a run failed because it outlived its deadline.
+func (l *LibCNI) timedOut(ctx context.Context, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("timed out after %s (--cni-timeout), killed: %w", l.Timeout, err)
+	}
+	return err
+}
+
 func (l *LibCNI) Add(ctx context.Context, list []byte, rt *libcni.RuntimeConf) (*current.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	ctx, cancel := l.deadline(ctx)
 	defer cancel()
 	nl, err := libcni.ConfListFromBytes(list)
 	if err != nil {
@@ -74,23 +93,23 @@ func (l *LibCNI) Add(ctx context.Context, list []byte, rt *libcni.RuntimeConf) (
 	}
 	res, err := l.cni.AddNetworkList(ctx, nl, rt)
 	if err != nil {
-		return nil, err
+		return nil, l.timedOut(ctx, err)
 	}
 	return current.NewResultFromResult(res)
 }
 
 func (l *LibCNI) Del(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	ctx, cancel := l.deadline(ctx)
 	defer cancel()
 	nl, err := libcni.ConfListFromBytes(list)
 	if err != nil {
 		return err
 	}
-	return l.cni.DelNetworkList(ctx, nl, rt)
+	return l.timedOut(ctx, l.cni.DelNetworkList(ctx, nl, rt))
 }
 
 func (l *LibCNI) Validate(ctx context.Context, list []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	ctx, cancel := l.deadline(ctx)
 	defer cancel()
 	nl, err := libcni.ConfListFromBytes(list)
 	if err != nil {
@@ -175,7 +194,7 @@ func (l *LibCNI) findPlugin(pluginType string) (string, error) {
 }
 
 func (l *LibCNI) PluginAdd(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) (*current.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	ctx, cancel := l.deadline(ctx)
 	defer cancel()
 	path, err := l.findPlugin(pluginType)
 	if err != nil {
@@ -183,17 +202,20 @@ func (l *LibCNI) PluginAdd(ctx context.Context, pluginType string, netconf []byt
 	}
 	res, err := invoke.ExecPluginWithResult(ctx, path, netconf, l.pluginArgs("ADD", a), l.exec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("plugin %s: %w", pluginType, l.timedOut(ctx, err))
 	}
 	return current.NewResultFromResult(res)
 }
 
 func (l *LibCNI) PluginDel(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	ctx, cancel := l.deadline(ctx)
 	defer cancel()
 	path, err := l.findPlugin(pluginType)
 	if err != nil {
 		return err
 	}
-	return invoke.ExecPluginWithoutResult(ctx, path, netconf, l.pluginArgs("DEL", a), l.exec)
+	if err := invoke.ExecPluginWithoutResult(ctx, path, netconf, l.pluginArgs("DEL", a), l.exec); err != nil {
+		return fmt.Errorf("plugin %s: %w", pluginType, l.timedOut(ctx, err))
+	}
+	return nil
 }

@@ -72,6 +72,19 @@ const (
 	GlobalSpace = "CniGlobal"
 )
 
+// BadRequest is a request that lacks what its call needs: the server
+// answers it 400 with Msg. Docker's plugin client resends a call with its
+// already-read, empty body after a transport error (a plugin restarted
+// mid-call), so an empty request must be refused, never taken as done.
+type BadRequest struct{ Msg string }
+
+func (e BadRequest) Error() string { return e.Msg }
+
+// MissingID is the BadRequest of a call whose request lacks an ID.
+func MissingID(call, what string) error {
+	return BadRequest{Msg: call + ": " + what + " (an empty request is what Docker resends after docker-cni restarted mid-call)"}
+}
+
 // ActivateResponse answers Plugin.Activate.
 type ActivateResponse struct {
 	Implements []string

@@ -18,7 +18,7 @@ import (
 // CreateEndpoint records the endpoint and the addresses IPAM gave it.
 func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
 	if req.NetworkID == "" || req.EndpointID == "" {
-		return nil, errors.New("create endpoint: the request names no network or no endpoint")
+		return nil, cnm.MissingID("create endpoint", "the request names no network or no endpoint")
 	}
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
@@ -77,7 +77,7 @@ func (d *Driver) createEndpoint(req *network.CreateEndpointRequest) (*network.Cr
 // forgets it.
 func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpointRequest) (*struct{}, error) {
 	if req.EndpointID == "" {
-		return nil, errors.New("delete endpoint: no endpoint ID in the request")
+		return nil, cnm.MissingID("delete endpoint", "no endpoint ID in the request")
 	}
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()

@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -22,7 +21,7 @@ import (
 // interface libnetwork moves (move).
 func (d *Driver) Join(ctx context.Context, req *network.JoinRequest) (*cnm.JoinResponse, error) {
 	if req.NetworkID == "" || req.EndpointID == "" {
-		return nil, errors.New("join: the request names no network or no endpoint")
+		return nil, cnm.MissingID("join", "the request names no network or no endpoint")
 	}
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()

@@ -18,7 +18,7 @@ import (
 // CreateNetwork binds the network to a CNI conflist (bound) or generates one.
 func (d *Driver) CreateNetwork(ctx context.Context, req *network.CreateNetworkRequest) (*struct{}, error) {
 	if req.NetworkID == "" {
-		return nil, errors.New("create network: no network ID in the request")
+		return nil, cnm.MissingID("create network", "no network ID in the request")
 	}
 	unlock := d.locks.lock(req.NetworkID)
 	defer unlock()
@@ -249,7 +249,7 @@ func (d *Driver) validate(ctx context.Context, nw *state.Network, opts translate
 // delete and the bridge of a generated network.
 func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRequest) (*struct{}, error) {
 	if req.NetworkID == "" {
-		return nil, errors.New("delete network: no network ID in the request")
+		return nil, cnm.MissingID("delete network", "no network ID in the request")
 	}
 	unlock := d.locks.lock(req.NetworkID)
 	defer unlock()

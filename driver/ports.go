@@ -3,12 +3,12 @@ package driver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -19,7 +19,7 @@ import (
 // this for an endpoint that returned a gateway).
 func (d *Driver) ProgramExternalConnectivity(ctx context.Context, req *network.ProgramExternalConnectivityRequest) (*struct{}, error) {
 	if req.EndpointID == "" {
-		return nil, errors.New("program external connectivity: no endpoint ID in the request")
+		return nil, cnm.MissingID("program external connectivity", "no endpoint ID in the request")
 	}
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
@@ -40,7 +40,7 @@ func (d *Driver) ProgramExternalConnectivity(ctx context.Context, req *network.P
 // RevokeExternalConnectivity withdraws the endpoint's published ports.
 func (d *Driver) RevokeExternalConnectivity(ctx context.Context, req *network.RevokeExternalConnectivityRequest) (*struct{}, error) {
 	if req.EndpointID == "" {
-		return nil, errors.New("revoke external connectivity: no endpoint ID in the request")
+		return nil, cnm.MissingID("revoke external connectivity", "no endpoint ID in the request")
 	}
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()

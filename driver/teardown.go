@@ -2,13 +2,13 @@ package driver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -16,7 +16,7 @@ import (
 // Leave runs CNI DEL for the endpoint's attachment.
 func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{}, error) {
 	if req.EndpointID == "" {
-		return nil, errors.New("leave: no endpoint ID in the request")
+		return nil, cnm.MissingID("leave", "no endpoint ID in the request")
 	}
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()

@@ -10,7 +10,6 @@ package ipamdriver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -52,7 +51,7 @@ func (d *Driver) RequestPool(ctx context.Context, req *ipam.RequestPoolRequest) 
 // ReleasePool forgets a pool, releasing any address Docker did not release.
 func (d *Driver) ReleasePool(ctx context.Context, req *ipam.ReleasePoolRequest) (*struct{}, error) {
 	if req.PoolID == "" {
-		return nil, errors.New("release pool: no pool ID in the request")
+		return nil, cnm.MissingID("release pool", "no pool ID in the request")
 	}
 	return nil, d.pools.ReleasePool(ctx, req.PoolID)
 }
@@ -61,7 +60,7 @@ func (d *Driver) ReleasePool(ctx context.Context, req *ipam.ReleasePoolRequest) 
 // every other address in the CNI network's IPAM store.
 func (d *Driver) RequestAddress(ctx context.Context, req *ipam.RequestAddressRequest) (*ipam.RequestAddressResponse, error) {
 	if req.PoolID == "" {
-		return nil, errors.New("request address: no pool ID in the request")
+		return nil, cnm.MissingID("request address", "no pool ID in the request")
 	}
 	var want netip.Addr
 	if req.Address != "" {
@@ -86,7 +85,7 @@ func (d *Driver) RequestAddress(ctx context.Context, req *ipam.RequestAddressReq
 // ReleaseAddress releases a reservation in the CNI IPAM store.
 func (d *Driver) ReleaseAddress(ctx context.Context, req *ipam.ReleaseAddressRequest) (*struct{}, error) {
 	if req.PoolID == "" || req.Address == "" {
-		return nil, errors.New("release address: the request names no pool or no address")
+		return nil, cnm.MissingID("release address", "the request names no pool or no address")
 	}
 	a, err := netip.ParseAddr(req.Address)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,10 @@ type IPAMDriver interface {
 
 // maxBody bounds a request body; Docker's requests are a few KiB.
 const maxBody = 1 << 20
+
+// HandlerTimeout bounds a handler: every plugin run in it has a deadline of
+// its own (--cni-timeout), this is the backstop.
+const HandlerTimeout = 2 * time.Minute
 
 // New returns the plugin's HTTP handler.
 func New(nd NetworkDriver, id IPAMDriver, log *slog.Logger) http.Handler {
@@ -116,7 +121,19 @@ func route[Req, Resp any](r *mux.Router, log *slog.Logger, path string, fn func(
 				return
 			}
 		}
-		resp, err := fn(hr.Context(), req)
+		// A handler runs to completion even when Docker gave up waiting
+		// (its 30 s) or the connection broke: what it does is recorded, so
+		// the next call (a retry, or teardown) finds it; stopping half way
+		// would leave things half made.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(hr.Context()), HandlerTimeout)
+		defer cancel()
+		resp, err := fn(ctx, req)
+		var bad cnm.BadRequest
+		if errors.As(err, &bad) {
+			rlog.WarnContext(hr.Context(), "bad request", "err", err, "request", string(body))
+			writeErr(w, http.StatusBadRequest, err)
+			return
+		}
 		if err != nil {
 			rlog.ErrorContext(hr.Context(), "request failed", "err", err, "duration", time.Since(start))
 			writeErr(w, http.StatusInternalServerError, err)

@@ -334,6 +334,23 @@ func TestDriverErrorEnvelope(t *testing.T) {
 	}
 }
 
+// TestBadRequestIs400: a driver refusing a request that lacks what its
+// call needs (the empty body Docker resends after a plugin restart) is
+// answered 400 with the message, never 200.
+func TestBadRequestIs400(t *testing.T) {
+	h, rec := newServer(t)
+	for _, path := range driverPaths() {
+		rec.errs[path] = fmt.Errorf("join endpoint: %w", cnm.MissingID("join", "no endpoint ID in the request"))
+		got := post(t, h, path, "")
+		if got.Status != http.StatusBadRequest {
+			t.Errorf("%s with a refused empty request: status %d, want 400", path, got.Status)
+		}
+		if m := decodeObject(t, got); !strings.Contains(fmt.Sprint(m["Err"]), "no endpoint ID in the request") {
+			t.Errorf("%s error body = %v", path, m)
+		}
+	}
+}
+
 // TestMalformedBody: a body that does not decode into the method's request
 // is answered 400 with the envelope, without calling the driver.
 func TestMalformedBody(t *testing.T) {

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type serveFlags struct {
 	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools, dockerHosts string
-	reconcileEvery                                                                           time.Duration
+	reconcileEvery, cniTimeout                                                               time.Duration
 	dockerUserRules                                                                          bool
 	k8sNamespace                                                                             string
 }
@@ -101,6 +101,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
 	defHost := envOr("DOCKER_HOST", "unix:///var/run/docker.sock")
 	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
+	fs.DurationVar(&f.cniTimeout, "cni-timeout", cnirun.DefaultTimeout, "deadline of each CNI plugin run (a chain's ADD or DEL); keep it below Docker's 30 s")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
 	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
 	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
@@ -191,6 +192,7 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 		}
 	}
 	runner := cnirun.New(filepath.SplitList(f.binDir), f.cacheDir)
+	runner.Timeout = f.cniTimeout
 	dataDir := filepath.Join(f.stateDir, "ipam")
 	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools}, store, runner, log)
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},

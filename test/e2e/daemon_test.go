@@ -21,9 +21,9 @@ type daemon struct {
 	bin, socket, dir, confDir, stateDir, runDir string
 	// pluginDir is the CNI bin dir (see makePluginDir).
 	pluginDir string
-	hosts                                       []string
-	cmd                                         *exec.Cmd
-	log                                         *os.File
+	hosts     []string
+	cmd       *exec.Cmd
+	log       *os.File
 }
 
 func newDaemon(repo, driver string) (*daemon, error) {

@@ -64,4 +64,3 @@ func filterPool(rs []map[string]any, cniName string) []map[string]any {
 	}
 	return out
 }
-
