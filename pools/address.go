@@ -85,32 +85,43 @@ func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr,
 	if want.IsValid() && want.String() == pool.Gateway {
 		return netip.Prefix{}, fmt.Errorf("address %s is the gateway of subnet %s", want, subnet)
 	}
-	owner := "docker-" + newNonce() + newNonce() + newNonce()
 	conf, err := translate.WithRequestedIP(pool.IPAMConf, pool.IPAMType, netip.PrefixFrom(want, subnet.Bits()))
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	args := cnirun.PluginArgs{ContainerID: owner, IfName: reservationIfName, NetNS: a.cfg.NetNS}
+	// The intent is recorded before the IPAM plugin runs: after a crash
+	// (or a plugin that outlived its deadline) it says what to release.
+	in, err := a.intend(pool)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	args := cnirun.PluginArgs{ContainerID: in.ID, IfName: in.IfName, NetNS: a.cfg.NetNS}
 	res, err := a.cni.PluginAdd(ctx, pool.IPAMType, conf, args)
 	if err != nil {
+		a.undo(ctx, in)
 		if want.IsValid() {
 			return netip.Prefix{}, fmt.Errorf("reserve %s in CNI network %q: %w", want, pool.CNINetwork, err)
 		}
 		return netip.Prefix{}, fmt.Errorf("reserve an address in CNI network %q: %w", pool.CNINetwork, err)
 	}
-	addr, gw, err := a.checkReserved(ctx, pool, subnet, want, res, args)
+	addr, gw, err := a.checkReserved(pool, subnet, want, res)
+	if err == nil {
+		r := &state.Reservation{
+			PoolID: pool.ID, Address: addr.String(), OwnerID: in.ID, IfName: in.IfName,
+			Name: name, Gateway: gw, Created: a.now(),
+		}
+		err = a.store.Update(func(tx *state.Tx) error {
+			if err := putNew(tx, pool, r); err != nil {
+				return err
+			}
+			return tx.DeleteIntent(in.ID)
+		})
+	}
 	if err != nil {
+		a.undo(ctx, in)
 		return netip.Prefix{}, err
 	}
-	r := &state.Reservation{
-		PoolID: pool.ID, Address: addr.String(), OwnerID: owner, IfName: reservationIfName,
-		Name: name, Gateway: gw, Created: a.now(),
-	}
-	if err := a.store.Update(func(tx *state.Tx) error { return putNew(tx, pool, r) }); err != nil {
-		a.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args)
-		return netip.Prefix{}, err
-	}
-	a.log.InfoContext(ctx, "address reserved", "pool", pool.ID, "address", addr, "owner", owner)
+	a.log.InfoContext(ctx, "address reserved", "pool", pool.ID, "address", addr, "owner", in.ID)
 	return netip.PrefixFrom(addr, subnet.Bits()), nil
 }
 
@@ -130,16 +141,13 @@ func putNew(tx *state.Tx, pool *state.Pool, r *state.Reservation) error {
 	return nil
 }
 
-// checkReserved finds the address the IPAM plugin reserved; anything but
-// one address in the subnet (and the one asked for) is released again, so
-// that nothing leaks.
-func (a *Authority) checkReserved(ctx context.Context, pool *state.Pool, subnet netip.Prefix, want netip.Addr, res *current.Result, args cnirun.PluginArgs) (netip.Addr, string, error) {
+// checkReserved finds the address the IPAM plugin reserved: one address in
+// the subnet (and the one asked for); anything else is refused (and the
+// caller releases it, so that nothing leaks).
+func (a *Authority) checkReserved(pool *state.Pool, subnet netip.Prefix, want netip.Addr, res *current.Result) (netip.Addr, string, error) {
 	addr, gw, ok := addressIn(res, subnet)
 	if ok && (!want.IsValid() || addr == want) {
 		return addr, gw, nil
-	}
-	if derr := a.cni.PluginDel(ctx, pool.IPAMType, pool.IPAMConf, args); derr != nil {
-		a.log.ErrorContext(ctx, "release unexpected reservation", "owner", args.ContainerID, "err", derr)
 	}
 	if ok {
 		return netip.Addr{}, "", fmt.Errorf("CNI network %q: IPAM plugin %s reserved %s, not the requested %s", pool.CNINetwork, pool.IPAMType, addr, want)

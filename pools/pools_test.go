@@ -3,6 +3,7 @@ package pools_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/cnm"
 	"github.com/docker-cni/docker-cni/internal/testutil"
 	"github.com/docker-cni/docker-cni/pools"
@@ -167,4 +169,71 @@ func TestUnreadableRanges(t *testing.T) {
 	if len(calls) != 1 || calls[0].PluginType != "calico-ipam" || !strings.Contains(string(calls[0].Conf), `"runtimeConfig":{"ips":["10.244.7.9/24"]}`) {
 		t.Errorf("IPAM plugin call = %+v", calls)
 	}
+}
+
+// TestReserveIntent: the reservation's intent is recorded before the IPAM
+// plugin runs and gone once the reservation is; a plugin failure undoes
+// it; an intent a crash left is released by Recover.
+func TestReserveIntent(t *testing.T) {
+	e := newEnv(t)
+	e.write(filepath.Join(e.confDir, "10-shared.conflist"), `{"name":"shared","cniVersion":"1.0.0","plugins":[
+		{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/24"}]]}}]}`)
+	p := e.bound("shared", "")
+	var seen []*state.Intent
+	e.cni.OnCall = func(c testutil.Call) {
+		if c.Op == testutil.OpPluginAdd {
+			seen, _ = e.intents()
+		}
+	}
+	if _, err := e.reserve(p.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].PoolID != p.ID || seen[0].Kind != state.IntentReserve {
+		t.Errorf("intents while the IPAM plugin ran = %+v, want the reservation's", seen)
+	}
+	if ins, _ := e.intents(); len(ins) != 0 {
+		t.Errorf("intents after the reservation = %+v", ins)
+	}
+
+	e.cni.FailNext(testutil.OpPluginAdd, errors.New("host-local: no IP addresses available"))
+	if _, err := e.reserve(p.ID, ""); err == nil {
+		t.Fatal("Reserve with a failing plugin succeeded")
+	}
+	if ins, _ := e.intents(); len(ins) != 0 {
+		t.Errorf("intents after a failed reservation = %+v", ins)
+	}
+	adds, dels := e.cni.Calls(testutil.OpPluginAdd), e.cni.Calls(testutil.OpPluginDel)
+	if len(dels) != 1 || dels[0].Args.ContainerID != adds[len(adds)-1].Args.ContainerID {
+		t.Errorf("after the failed ADD %+v, DEL calls = %+v, want one with its owner", adds[len(adds)-1], dels)
+	}
+
+	// A crash between the plugin and the record: the plugin reserved under
+	// the intent's owner, nothing recorded the address.
+	in := &state.Intent{ID: "docker-crashed", Kind: state.IntentReserve, PoolID: p.ID, IfName: "eth0", IPAMType: p.IPAMType, IPAMConf: p.IPAMConf}
+	if err := e.st.S.Update(func(tx *state.Tx) error { return tx.PutIntent(in) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cni.PluginAdd(e.ctx, "host-local", p.IPAMConf, cnirun.PluginArgs{ContainerID: in.ID, IfName: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.auth.Recover(e.ctx, 0); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want 1 released", n, err)
+	}
+	for a, o := range e.cni.Reserved("shared") {
+		if o.ContainerID == in.ID {
+			t.Errorf("the crashed reservation %s is still in the store", a)
+		}
+	}
+	if ins, _ := e.intents(); len(ins) != 0 {
+		t.Errorf("intents after Recover = %+v", ins)
+	}
+}
+
+func (e *env) intents() ([]*state.Intent, error) {
+	var out []*state.Intent
+	err := e.st.S.View(func(tx *state.Tx) (err error) {
+		out, err = tx.Intents()
+		return err
+	})
+	return out, err
 }

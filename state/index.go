@@ -15,6 +15,7 @@ const (
 	bucketEndpoints    = "endpoints"
 	bucketReservations = "reservations"
 	bucketMeta         = "meta"
+	bucketIntents      = "intents"
 	// subnet, pool ID
 	indexPoolsBySubnet = "pools-by-subnet"
 	// network ID, endpoint ID
@@ -39,6 +40,10 @@ var (
 	endpointTable = table[Endpoint]{
 		name: "endpoint", bucket: bucketEndpoints,
 		index: endpointIndex, indexes: []string{indexEndpointsByNetwork, indexPorts},
+	}
+	intentTable = table[Intent]{
+		name: "intent", bucket: bucketIntents,
+		index: noIndex[Intent],
 	}
 	reservationTable = table[Reservation]{
 		name: "reservation", bucket: bucketReservations,

@@ -146,3 +146,24 @@ type HostPort struct {
 	HostIP string
 	Port   int
 }
+
+// Intent is a side effect docker-cni is about to make outside its own
+// state (an address reserved in a CNI IPAM store), recorded before it is
+// made and removed once its result is recorded: one left over after a
+// crash or a timeout says what to undo.
+type Intent struct {
+	// ID is the key: the owner ID of a reservation.
+	ID string
+	// Kind is what is intended: IntentReserve.
+	Kind string
+	// PoolID, and IfName with ID, are what a reservation is made under;
+	// IPAMType and IPAMConf what undoes it, even once the pool is gone.
+	PoolID   string
+	IfName   string
+	IPAMType string
+	IPAMConf json.RawMessage
+	Created  time.Time
+}
+
+// IntentReserve is an address reservation in a pool's IPAM store.
+const IntentReserve = "reserve"

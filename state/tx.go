@@ -114,3 +114,15 @@ func (tx *Tx) DeleteReservation(poolID, addr string) error {
 }
 
 func reservationKey(poolID, addr string) string { return poolID + "|" + addr }
+
+// Intent returns the intent id.
+func (tx *Tx) Intent(id string) (*Intent, error) { return intentTable.get(tx.kv, id) }
+
+// Intents returns every intent.
+func (tx *Tx) Intents() ([]*Intent, error) { return intentTable.list(tx.kv) }
+
+// PutIntent stores i under i.ID.
+func (tx *Tx) PutIntent(i *Intent) error { return intentTable.put(tx.kv, i.ID, i) }
+
+// DeleteIntent removes the intent id.
+func (tx *Tx) DeleteIntent(id string) error { return intentTable.delete(tx.kv, id) }
