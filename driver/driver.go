@@ -44,6 +44,12 @@ type Namespaces interface {
 	// OnLinkRoutes lists the destinations of the routes without gateway
 	// on a link.
 	OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error)
+	// HostLinks lists the host's links whose names start with prefix;
+	// Entries the names in a dir of netns.
+	HostLinks(prefix string) ([]string, error)
+	// BridgePorts lists the interfaces attached to a host bridge.
+	BridgePorts(bridge string) ([]string, error)
+	Entries(dir string) ([]string, error)
 	// HostPortFree reports whether a host port can be bound.
 	HostPortFree(translate.PortKey) bool
 }
@@ -64,6 +70,7 @@ type Pools interface {
 	Claim(nw *state.Network) error
 	CorrectClaims(nw *state.Network, addrs []string) error
 	ReleasePool(ctx context.Context, id string) error
+	ReleaseAddresses(ctx context.Context, poolIDs, cidrs []string) error
 	Stale(ctx context.Context, minAge time.Duration) ([]string, error)
 }
 

@@ -45,11 +45,7 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 	// still knows what to undo.
 	att := attachmentOf(plan, ep.ID, req.SandboxKey, d.now())
 	ep.Attachment = att
-	if err := d.prepareNetNS(plan); err != nil {
-		return nil, err
-	}
 	if err := d.saveEndpoint(ep); err != nil {
-		d.ns.Remove(att.ScratchNS)
 		return nil, err
 	}
 	defer func() {
@@ -57,6 +53,9 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 			d.rollbackJoin(ctx, ep)
 		}
 	}()
+	if err := d.prepareNetNS(plan); err != nil {
+		return nil, err
+	}
 	resp, err := d.add(ctx, nw, plan, att)
 	if err != nil {
 		return nil, err

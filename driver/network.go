@@ -60,7 +60,7 @@ func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRe
 	if err != nil {
 		return nil, err
 	}
-	if err := d.ensureForwarding(ctx, nw); err != nil {
+	if _, err := d.ensureForwarding(ctx, nw); err != nil {
 		return nil, err
 	}
 	if err := d.pools.Claim(nw); err != nil {
@@ -245,6 +245,25 @@ func (d *Driver) validate(ctx context.Context, nw *state.Network, opts translate
 	return fmt.Errorf("CNI network %q: %w", nw.CNINetwork, err)
 }
 
+// deleteBridge deletes the bridge a generated network made, unless
+// something else uses it by now: a bridge named after a CNI conflist's
+// (-o com.docker.network.bridge.name=cni0 before kubelet's first pod)
+// carries the pods' interfaces too.
+func (d *Driver) deleteBridge(ctx context.Context, nw *state.Network) error {
+	if nw.BridgeName == "" || !nw.OwnsBridge {
+		return nil
+	}
+	ports, err := d.ns.BridgePorts(nw.BridgeName)
+	if err != nil {
+		return err
+	}
+	if len(ports) > 0 {
+		d.log.WarnContext(ctx, "not deleting the network's bridge: other interfaces use it", "network", translate.ShortID(nw.ID), "bridge", nw.BridgeName, "ports", ports)
+		return nil
+	}
+	return d.ns.DeleteHostLink(nw.BridgeName)
+}
+
 // DeleteNetwork forgets a network, tearing down endpoints Docker did not
 // delete and the bridge of a generated network.
 func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRequest) (*struct{}, error) {
@@ -268,24 +287,12 @@ func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRe
 }
 
 func (d *Driver) deleteNetwork(ctx context.Context, nw *state.Network) error {
-	var eps []*state.Endpoint
-	if err := d.store.View(func(tx *state.Tx) (err error) {
-		eps, err = tx.EndpointsOf(nw.ID)
+	if err := d.deleteEndpoints(ctx, nw); err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	for _, ep := range eps {
-		d.log.WarnContext(ctx, "deleting stale endpoint with its network", "network", translate.ShortID(nw.ID), "endpoint", translate.ShortID(ep.ID))
-		if _, err := d.DeleteEndpoint(ctx, &network.DeleteEndpointRequest{NetworkID: nw.ID, EndpointID: ep.ID}); err != nil {
-			return err
-		}
 	}
 	d.removeForwarding(ctx, nw)
-	if nw.BridgeName != "" && nw.OwnsBridge {
-		if err := d.ns.DeleteHostLink(nw.BridgeName); err != nil {
-			return err
-		}
+	if err := d.deleteBridge(ctx, nw); err != nil {
+		return err
 	}
 	return d.store.Update(func(tx *state.Tx) error { return tx.DeleteNetwork(nw.ID) })
 }

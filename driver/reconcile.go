@@ -11,19 +11,20 @@ import (
 	"github.com/docker-cni/docker-cni/translate"
 )
 
-// NetworkChecker tells whether Docker still has a network; package engine
-// implements it over the Docker API.
+// NetworkChecker tells whether Docker still has a network, and which of its
+// endpoints; package engine implements it over the Docker API.
 type NetworkChecker interface {
-	Network(ctx context.Context, id string) (engine.Liveness, error)
+	NetworkEndpoints(ctx context.Context, id string) (engine.Liveness, map[string]bool, error)
 }
 
 // Reconcile removes what Docker dropped without telling docker-cni: Docker
-// skips DeleteNetwork and ReleasePool when the plugin is down at
-// `docker network rm`, and a failed `docker network create` may leave a
-// pool unclaimed. Records younger than minAge are left alone, as their
-// network may still be in the making. It runs outside any handler.
+// skips DeleteNetwork, ReleasePool, Leave, DeleteEndpoint and ReleaseAddress
+// when the plugin is down, and a failed `docker network create` may leave a
+// pool unclaimed. Records younger than minAge are left alone, as they may
+// still be in the making; an engine that does not answer keeps everything
+// it might have. It runs outside any handler.
 func (d *Driver) Reconcile(ctx context.Context, engines NetworkChecker, minAge time.Duration) error {
-	errs := []error{d.reconcileNetworks(ctx, engines, minAge)}
+	errs := []error{d.reconcileNetworks(ctx, engines, minAge), d.retryLeftovers(ctx)}
 	stale, err := d.pools.Stale(ctx, minAge)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
@@ -38,7 +39,8 @@ func (d *Driver) Reconcile(ctx context.Context, engines NetworkChecker, minAge t
 }
 
 // reconcileNetworks deletes the networks every engine says are gone, with
-// their pools.
+// their pools, and in the networks an engine has, the endpoints it does not
+// list.
 func (d *Driver) reconcileNetworks(ctx context.Context, engines NetworkChecker, minAge time.Duration) error {
 	var nws []*state.Network
 	if err := d.store.View(func(tx *state.Tx) (err error) {
@@ -49,19 +51,16 @@ func (d *Driver) reconcileNetworks(ctx context.Context, engines NetworkChecker, 
 	}
 	var errs []error
 	for _, nw := range nws {
-		if d.now().Sub(nw.Created) < minAge {
-			continue
-		}
-		live, err := engines.Network(ctx, nw.ID)
+		live, eps, err := engines.NetworkEndpoints(ctx, nw.ID)
 		if err != nil {
 			d.log.DebugContext(ctx, "reconcile: cannot tell whether Docker has the network", "network", translate.ShortID(nw.ID), "err", err)
 		}
-		if live != engine.Gone {
-			continue
-		}
-		d.log.WarnContext(ctx, "network gone from Docker without DeleteNetwork; cleaning up", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork)
-		if err := d.dropNetwork(ctx, nw); err != nil {
-			errs = append(errs, err)
+		switch {
+		case live == engine.Alive:
+			errs = append(errs, d.reconcileEndpoints(ctx, nw, eps, minAge))
+		case live == engine.Gone && d.now().Sub(nw.Created) >= minAge:
+			d.log.WarnContext(ctx, "network gone from Docker without DeleteNetwork; cleaning up", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork)
+			errs = append(errs, d.dropNetwork(ctx, nw))
 		}
 	}
 	return errors.Join(errs...)

@@ -20,21 +20,33 @@ import (
 )
 
 // fakeEngines answers NetworkChecker from a table; networks it does not
-// list cannot be asked about.
+// list cannot be asked about. A network it has lists every endpoint
+// docker-cni stored for it but those in dropped (containers removed while
+// docker-cni was down).
 type fakeEngines struct {
-	mu    sync.Mutex
-	live  map[string]engine.Liveness
-	asked []string
+	mu      sync.Mutex
+	live    map[string]engine.Liveness
+	st      testutil.State
+	dropped map[string]bool
+	asked   []string
 }
 
-func (f *fakeEngines) Network(ctx context.Context, id string) (engine.Liveness, error) {
+func (f *fakeEngines) NetworkEndpoints(ctx context.Context, id string) (engine.Liveness, map[string]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, id)
-	if l, ok := f.live[id]; ok {
-		return l, nil
+	l, ok := f.live[id]
+	if !ok {
+		return engine.Unknown, nil, errors.New("ask unix:///var/run/docker.sock: connection refused")
 	}
-	return engine.Unknown, errors.New("ask unix:///var/run/docker.sock: connection refused")
+	eps := map[string]bool{}
+	all, _ := f.st.Endpoints()
+	for _, ep := range all {
+		if ep.NetworkID == id && !f.dropped[ep.ID] {
+			eps[ep.ID] = true
+		}
+	}
+	return l, eps, nil
 }
 
 var _ NetworkChecker = (*fakeEngines)(nil)
@@ -91,7 +103,7 @@ func TestReconcileGoneNetwork(t *testing.T) {
 	e.cni.ResetCalls()
 	e.ns.ResetCalls()
 
-	engines := &fakeEngines{live: map[string]engine.Liveness{gone: engine.Gone, alive: engine.Alive}}
+	engines := &fakeEngines{st: e.st, live: map[string]engine.Liveness{gone: engine.Gone, alive: engine.Alive}}
 	rel := e.releaser()
 	e.later(2 * time.Hour)
 	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
@@ -143,7 +155,7 @@ func TestReconcileLeavesYoungRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.cni.ResetCalls()
-	engines := &fakeEngines{live: map[string]engine.Liveness{netID(1): engine.Gone}}
+	engines := &fakeEngines{st: e.st, live: map[string]engine.Liveness{netID(1): engine.Gone}}
 	rel := e.releaser()
 	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
@@ -183,7 +195,7 @@ func TestReconcileStalePools(t *testing.T) {
 	e.mustCreateNetwork(netID(2), bound("shared"), map[string]any{})
 	live := e.network(netID(2)).PoolIDs[0]
 
-	engines := &fakeEngines{live: map[string]engine.Liveness{netID(2): engine.Alive}}
+	engines := &fakeEngines{st: e.st, live: map[string]engine.Liveness{netID(2): engine.Alive}}
 	rel := e.releaser()
 	e.later(2 * time.Hour)
 	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
@@ -207,7 +219,7 @@ func TestReconcileReportsReleaseFailures(t *testing.T) {
 	e := newEnv(t)
 	e.mustCreateNetwork(netID(1), bound("shared"), map[string]any{})
 	pool := e.network(netID(1)).PoolIDs[0]
-	engines := &fakeEngines{live: map[string]engine.Liveness{netID(1): engine.Gone}}
+	engines := &fakeEngines{st: e.st, live: map[string]engine.Liveness{netID(1): engine.Gone}}
 	rel := e.releaser()
 	rel.fail = errors.New("state dir read-only")
 	e.later(2 * time.Hour)
@@ -258,7 +270,7 @@ func TestInterleavedBoundCreates(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.later(2 * time.Hour)
-	engines := &fakeEngines{live: map[string]engine.Liveness{netID(2): engine.Alive}}
+	engines := &fakeEngines{st: e.st, live: map[string]engine.Liveness{netID(2): engine.Alive}}
 	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +323,7 @@ func TestClaimsCorrectedByEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.later(2 * time.Hour)
-	engines := &fakeEngines{live: map[string]engine.Liveness{netID(2): engine.Alive}}
+	engines := &fakeEngines{st: e.st, live: map[string]engine.Liveness{netID(2): engine.Alive}}
 	if err := e.d.Reconcile(e.ctx, engines, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -53,15 +53,27 @@ func (e *Engines) Hosts() []string { return e.hosts }
 
 // Network asks every engine for the network with the given ID.
 func (e *Engines) Network(ctx context.Context, id string) (Liveness, error) {
+	l, _, err := e.NetworkEndpoints(ctx, id)
+	return l, err
+}
+
+// NetworkEndpoints asks every engine for the network with the given ID and
+// returns the IDs of the endpoints the engine that has it lists (those of
+// its running containers).
+func (e *Engines) NetworkEndpoints(ctx context.Context, id string) (Liveness, map[string]bool, error) {
 	gone := 0
 	var firstErr error
 	for i, c := range e.clients {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := c.NetworkInspect(cctx, id, network.InspectOptions{})
+		nw, err := c.NetworkInspect(cctx, id, network.InspectOptions{})
 		cancel()
 		switch {
 		case err == nil:
-			return Alive, nil
+			eps := map[string]bool{}
+			for _, r := range nw.Containers {
+				eps[r.EndpointID] = true
+			}
+			return Alive, eps, nil
 		case client.IsErrNotFound(err):
 			gone++
 		case firstErr == nil:
@@ -69,7 +81,7 @@ func (e *Engines) Network(ctx context.Context, id string) (Liveness, error) {
 		}
 	}
 	if gone == len(e.clients) && gone > 0 {
-		return Gone, nil
+		return Gone, nil, nil
 	}
-	return Unknown, firstErr
+	return Unknown, nil, firstErr
 }

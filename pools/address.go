@@ -208,3 +208,22 @@ func (a *Authority) release(ctx context.Context, pool *state.Pool, r *state.Rese
 	a.log.InfoContext(ctx, "address released", "pool", pool.ID, "address", r.Address, "owner", r.OwnerID)
 	return nil
 }
+
+// ReleaseAddresses releases the reservations of an endpoint's addresses
+// (CIDRs) in whichever of the pools holds them, as ReleaseAddress would
+// have.
+func (a *Authority) ReleaseAddresses(ctx context.Context, poolIDs, cidrs []string) error {
+	var errs []error
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			continue
+		}
+		for _, id := range poolIDs {
+			if pool, err := a.Pool(id); err == nil && pool.Subnet == p.Masked().String() {
+				errs = append(errs, a.Release(ctx, id, p.Addr()))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

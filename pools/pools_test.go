@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/docker-cni/docker-cni/cnirun"
@@ -236,4 +237,45 @@ func (e *env) intents() ([]*state.Intent, error) {
 		return err
 	})
 	return out, err
+}
+
+// TestSweepStores: an address held in a host-local store under a
+// docker-cni owner no record knows is released; pods' addresses, known
+// reservations and young files are left alone.
+func TestSweepStores(t *testing.T) {
+	e := newEnv(t)
+	data := filepath.Join(e.dir, "networks")
+	e.write(filepath.Join(e.confDir, "10-shared.conflist"), `{"name":"shared","cniVersion":"1.0.0","plugins":[
+		{"type":"bridge","ipam":{"type":"host-local","dataDir":"`+data+`","ranges":[[{"subnet":"10.88.0.0/24"}]]}}]}`)
+	p := e.bound("shared", "")
+	if _, err := e.reserve(p.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := e.st.Reservations()
+	store := filepath.Join(data, "shared")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"10.88.0.2":          rs[0].OwnerID + "\neth0",
+		"10.88.0.7":          "docker-lost00000000000000\neth0",
+		"10.88.0.9":          "4b6d0c1e5f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c\neth0",
+		"last_reserved_ip.0": "10.88.0.9",
+	}
+	for name, body := range files {
+		e.write(filepath.Join(store, name), body)
+	}
+	e.write(filepath.Join(store, "10.88.0.8"), "docker-young000000000000\neth0")
+	old := time.Now().Add(-time.Hour)
+	for name := range files {
+		os.Chtimes(filepath.Join(store, name), old, old)
+	}
+	e.cni.ResetCalls()
+	if err := e.auth.SweepStores(e.ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	dels := e.cni.Calls(testutil.OpPluginDel)
+	if len(dels) != 1 || dels[0].Args.ContainerID != "docker-lost00000000000000" || dels[0].PluginType != "host-local" {
+		t.Errorf("releases = %+v, want only docker-lost's", dels)
+	}
 }

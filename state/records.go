@@ -85,7 +85,18 @@ type Network struct {
 	// removed with the network.
 	BridgeName string `json:",omitempty"`
 	OwnsBridge bool   `json:",omitempty"`
-	Created    time.Time
+	// Rules are the host firewall rules installed for the network, as
+	// installed: what is removed with it, whatever the configuration says
+	// by then.
+	Rules   []Rule `json:",omitempty"`
+	Created time.Time
+}
+
+// Rule is one iptables rule (without verb and chain) docker-cni installed,
+// and whether it is for ip6tables.
+type Rule struct {
+	V6   bool
+	Args []string
 }
 
 // Endpoint is a Docker endpoint and, once joined, its CNI attachment.
@@ -111,6 +122,12 @@ type Endpoint struct {
 
 	// Attachment is set by Join and cleared when DEL succeeds.
 	Attachment *Attachment `json:",omitempty"`
+	// Leftover is why the endpoint could not be torn down when Docker
+	// dropped it (its DEL failed): it is retried at RetryAt, with a backoff
+	// that grows with Retries, and reported until it succeeds.
+	Leftover string    `json:",omitempty"`
+	Retries  int       `json:",omitempty"`
+	RetryAt  time.Time `json:",omitempty"`
 }
 
 // Attachment is everything CNI DEL needs, recorded at ADD.

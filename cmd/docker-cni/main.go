@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type serveFlags struct {
 	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools, dockerHosts string
 	reconcileEvery, cniTimeout                                                               time.Duration
-	dockerUserRules                                                                          bool
+	dockerUserRules, restartContainers                                                       bool
 	k8sNamespace                                                                             string
 }
 
@@ -104,6 +104,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.DurationVar(&f.cniTimeout, "cni-timeout", cnirun.DefaultTimeout, "deadline of each CNI plugin run (a chain's ADD or DEL); keep it below Docker's 30 s")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
 	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
+	fs.BoolVar(&f.restartContainers, "restart-containers", true, "start restart-policy containers the engines gave up on because docker-cni was not up yet (boot order)")
 	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -148,17 +149,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if n := store.Imported(); n > 0 {
 		log.Info("imported the previous release's JSON state into the state database", "records", n, "state_dir", f.stateDir)
 	}
-	nd, id, err := wire(f, store, defaultPools, log)
+	dm, err := wire(f, store, defaultPools, log)
 	if err != nil {
 		return err
 	}
-	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
-	if err != nil {
-		return err
+	// No request is in flight yet: every reservation left unfinished by
+	// the last run is undone now.
+	if n, err := dm.pools.Recover(ctx, 0); err != nil || n > 0 {
+		log.Warn("released reservations the last run left unfinished", "count", n, "err", err)
 	}
-	nd.SetContainers(engines.Watch(ctx, log, nd.RecordContainer))
+	dm.nd.SetContainers(dm.engines.Watch(ctx, log, dm.nd.RecordContainer))
 	if f.reconcileEvery > 0 {
-		go reconcileLoop(ctx, log, nd, engines, f.reconcileEvery)
+		go dm.reconcileLoop(ctx, f.reconcileEvery)
 	}
 	stopAdmin, err := serveAdmin(filepath.Join(f.runDir, adminSocketName), store, log)
 	if err != nil {
@@ -167,7 +169,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopAdmin()
 	log.Info("docker-cni serving", "version", version, "socket", f.socket, "cni_conf_dir", f.confDir,
 		"cni_bin_dir", f.binDir, "state_dir", f.stateDir, "cni_cache_dir", f.cacheDir)
-	return servePlugin(ctx, f.socket, server.New(nd, id, log), log)
+	return servePlugin(ctx, f.socket, server.New(dm.nd, dm.ipam, log), log)
 }
 
 func parsePools(s string) ([]netip.Prefix, error) {
@@ -183,12 +185,12 @@ func parsePools(s string) ([]netip.Prefix, error) {
 }
 
 // wire builds the two drivers over the store, the CNI runner and the host.
-func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *slog.Logger) (*driver.Driver, *ipamdriver.Driver, error) {
-	ipamNS := filepath.Join(f.runDir, "netns", "ipam")
+func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *slog.Logger) (*daemon, error) {
+	ipamNS := filepath.Join(f.runDir, "netns", driver.ScratchIPAM)
 	if !sandbox.IsNetNS(ipamNS) {
 		sandbox.Remove(ipamNS)
 		if err := sandbox.Create(ipamNS); err != nil {
-			return nil, nil, fmt.Errorf("IPAM netns: %w", err)
+			return nil, fmt.Errorf("IPAM netns: %w", err)
 		}
 	}
 	runner := cnirun.New(filepath.SplitList(f.binDir), f.cacheDir)
@@ -197,7 +199,12 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools}, store, runner, log)
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
 		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.IPTables{}, Log: log})
-	return nd, ipamdriver.New(authority), nil
+	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
+	if err != nil {
+		return nil, err
+	}
+	return &daemon{nd: nd, ipam: ipamdriver.New(authority), pools: authority, engines: engines, log: log,
+		driverName: strings.TrimSuffix(filepath.Base(f.socket), ".sock"), restart: f.restartContainers}, nil
 }
 
 // serveAdmin serves the admin API on its own socket (0600) until the
@@ -239,28 +246,6 @@ func servePlugin(ctx context.Context, socket string, h http.Handler, log *slog.L
 	return err
 }
 
-// reconcileLoop drops, now and then, what Docker removed without telling
-// docker-cni.
-func reconcileLoop(ctx context.Context, log *slog.Logger, nd *driver.Driver, engines *engine.Engines, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := nd.EnsureAll(ctx); err != nil {
-			log.Error("restore host firewall rules", "err", err)
-		}
-		if err := nd.Reconcile(ctx, engines, reconcileMinAge); err != nil {
-			log.Error("reconcile with Docker", "hosts", engines.Hosts(), "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// reconcileMinAge keeps the reconciler off networks still being created.
-const reconcileMinAge = pools.ClaimWindow
 
 // listenUnix listens on path, replacing a stale socket file but refusing to
 // steal one a live daemon still serves.

@@ -3,7 +3,9 @@ package testutil
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -68,6 +70,14 @@ func (n *Namespaces) AddNetNS(path string, links ...Link) {
 		m.links = append(m.links, cloneLink(l))
 	}
 	n.netns[path] = m
+}
+
+// AddLink puts a link in the netns at path (made by someone else), without
+// recording a call.
+func (n *Namespaces) AddLink(path string, l Link) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.netns[path].links = append(n.netns[path].links, cloneLink(l))
 }
 
 // DropNetNS makes the netns at path vanish (its container died), without
@@ -353,6 +363,36 @@ func (n *Namespaces) OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error)
 	for _, a := range m.links[i].Addrs {
 		out = append(out, a.Masked())
 	}
+	return out, nil
+}
+
+// HostLinks lists the host links whose names start with prefix.
+func (n *Namespaces) HostLinks(prefix string) ([]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, l := range n.netns[HostNetNS].links {
+		if strings.HasPrefix(l.Name, prefix) {
+			out = append(out, l.Name)
+		}
+	}
+	return out, nil
+}
+
+// BridgePorts models a bridge without ports (the model has no bridges).
+func (n *Namespaces) BridgePorts(bridge string) ([]string, error) { return nil, nil }
+
+// Entries lists the netns of the model under dir.
+func (n *Namespaces) Entries(dir string) ([]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for p := range n.netns {
+		if filepath.Dir(p) == dir {
+			out = append(out, filepath.Base(p))
+		}
+	}
+	sort.Strings(out)
 	return out, nil
 }
 

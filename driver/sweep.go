@@ -1,0 +1,73 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker-cni/docker-cni/state"
+)
+
+// hostIfPrefix starts the names of the interfaces docker-cni keeps in the
+// host while libnetwork takes them over (translate.HostIfName).
+const hostIfPrefix = "dcni"
+
+// Sweep removes what no record knows: docker-cni's host interfaces
+// (dcni*) and scratch netns whose endpoint is gone, as a crash can leave
+// them. Everything an endpoint record names is kept (a Join in flight has
+// its record before it makes either).
+func (d *Driver) Sweep(ctx context.Context) error {
+	known, err := d.knownEndpoints()
+	if err != nil {
+		return err
+	}
+	links, err := d.ns.HostLinks(hostIfPrefix)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, l := range links {
+		if !known(strings.TrimPrefix(l, hostIfPrefix)) {
+			d.log.WarnContext(ctx, "removing an interface no endpoint knows", "link", l)
+			errs = append(errs, d.ns.DeleteHostLink(l))
+		}
+	}
+	names, err := d.ns.Entries(d.cfg.ScratchDir)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, n := range names {
+		if n != ScratchIPAM && !known(n) {
+			d.log.WarnContext(ctx, "removing a scratch netns no endpoint knows", "netns", n)
+			errs = append(errs, d.ns.Remove(filepath.Join(d.cfg.ScratchDir, n)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ScratchIPAM is the daemon's own netns in the scratch dir, handed to IPAM
+// plugins; Sweep keeps it.
+const ScratchIPAM = "ipam"
+
+// knownEndpoints returns a test of whether a short endpoint ID (a prefix of
+// one, as names made from IDs hold) belongs to an endpoint record.
+func (d *Driver) knownEndpoints() (func(short string) bool, error) {
+	var ids []string
+	err := d.store.View(func(tx *state.Tx) error {
+		eps, err := tx.Endpoints()
+		for _, ep := range eps {
+			ids = append(ids, ep.ID)
+		}
+		return err
+	})
+	return func(short string) bool {
+		for _, id := range ids {
+			if short != "" && strings.HasPrefix(id, short) {
+				return true
+			}
+		}
+		return false
+	}, err
+}
+

@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+func TestGaveUp(t *testing.T) {
+	missing := `failed to create endpoint web on network appnet: plugin "cni" not found`
+	for _, tc := range []struct {
+		policy container.RestartPolicyMode
+		err    string
+		want   bool
+	}{
+		{container.RestartPolicyAlways, missing, true},
+		{container.RestartPolicyUnlessStopped, missing, true},
+		{container.RestartPolicyOnFailure, missing, true},
+		{container.RestartPolicyDisabled, missing, false},
+		{"", missing, false},
+		{container.RestartPolicyAlways, "", false},
+		{container.RestartPolicyAlways, `plugin "other" not found`, false},
+		{container.RestartPolicyAlways, "OCI runtime create failed", false},
+	} {
+		if got := GaveUp(tc.policy, tc.err, "cni"); got != tc.want {
+			t.Errorf("GaveUp(%q, %q) = %v, want %v", tc.policy, tc.err, got, tc.want)
+		}
+	}
+}
