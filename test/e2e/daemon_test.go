@@ -70,7 +70,8 @@ func (d *daemon) start() error {
 		"--run-dir", d.runDir,
 		"--log-level", "debug",
 		"--docker-host", strings.Join(d.hosts, ","),
-		"--reconcile-interval", "2s")
+		"--reconcile-interval", "2s",
+		"--cni-timeout", "10s")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {

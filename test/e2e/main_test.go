@@ -198,8 +198,9 @@ func (e engine) network(t *testing.T, name string, args ...string) {
 func (e engine) container(t *testing.T, name string, args ...string) {
 	t.Helper()
 	a := append([]string{"run", "-d", "--name", name}, args...)
-	e.must(t, append(a, image, "sleep", "3600")...)
+	// Registered first: a failed run can leave the container created.
 	t.Cleanup(func() { e.docker("rm", "-f", name) })
+	e.must(t, append(a, image, "sleep", "3600")...)
 }
 
 // inspectIP is the IPv4 address docker inspect reports on a network.

@@ -31,7 +31,7 @@ func makePluginDir(ctx context.Context, repo, dir string) error {
 			return err
 		}
 	}
-	for _, p := range []string{"flannel"} {
+	for _, p := range []string{"flannel", "fault"} {
 		if err := standIn(ctx, repo, dir, p); err != nil {
 			return err
 		}
