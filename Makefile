@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Packages whose tests need neither root nor a Docker engine.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -E '/test/(e2e|cri|integration|node)')
 
-.PHONY: build run deps test unit e2e engines bench vet clean
+.PHONY: build run deps test unit fuzz e2e engines bench vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/docker-cni
@@ -23,6 +23,20 @@ vet:
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
+# Every fuzz target of FUZZ_PKGS for FUZZTIME each, one at a time (go test
+# fuzzes one target per run). Seeds and the inputs that once failed
+# (testdata/fuzz/) also run as plain tests in unit; a new failing input is
+# written to the package's testdata/fuzz/<target>/.
+FUZZTIME  ?= 10s
+FUZZ_PKGS  = ./server/ ./translate/
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
 # Engines (Debian's docker.io and a current moby built once and cached under
 # /var/cache/docker-cni/engines), the test image, then the end-to-end suite.
 engines:
@@ -31,7 +45,14 @@ engines:
 e2e: engines
 	$(GO) test -count=1 -p 1 -timeout 40m -v ./test/integration/ ./test/cri/ ./test/e2e/
 
-test: vet unit e2e
+# The soak test alone: N run/rm cycles, then a leak check (`make e2e` runs
+# it too, with 100). SOAK_REPORT=FILE also writes its table there.
+N ?= 100
+.PHONY: soak
+soak: engines
+	SOAK_N=$(N) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -v -timeout 0 -run 'TestSoak$$' ./test/e2e/
+
+test: vet unit fuzz e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)

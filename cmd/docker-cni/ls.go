@@ -37,6 +37,8 @@ func ls(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Endpoint, Network, CNINetwork, CNIVersion, Mode, Sandbox, IfName, CNIContainerID, Name, Container string
 		Addresses                                                                                         []string
 		Ports                                                                                             []translate.PortMapping
+		// Leftover is why the endpoint's teardown failed (retried).
+		Leftover string `json:",omitempty"`
 	}
 	var rows []row
 	for _, ep := range eps {
@@ -49,6 +51,9 @@ func ls(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if len(a.Published) > 0 {
 				json.Unmarshal(a.Published, &r.Ports)
 			}
+		}
+		if r.Leftover = ep.Leftover; r.Leftover != "" {
+			r.Mode = "leftover"
 		}
 		rows = append(rows, r)
 	}
