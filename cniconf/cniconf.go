@@ -67,6 +67,12 @@ func Find(dir, name string) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
+	return pick(dir, name, files, bad)
+}
+
+// pick returns the first of files named name, or an error naming what the
+// dir has and what in it could not be read.
+func pick(dir, name string, files []File, bad map[string]error) (File, error) {
 	var names []string
 	for _, f := range files {
 		if f.Name == name {

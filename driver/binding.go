@@ -21,7 +21,7 @@ func (d *Driver) refreshBinding(ctx context.Context, nw *state.Network) {
 		return
 	}
 	log := d.log.With("network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork)
-	f, err := cniconf.Find(d.cfg.ConfDir, nw.CNINetwork)
+	f, err := d.conf.Find(nw.CNINetwork)
 	if err != nil {
 		log.WarnContext(ctx, "bound conflist is gone from the conf dir; joining with the copy taken when the network was made", "err", err)
 		return

@@ -23,6 +23,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/docker-cni/docker-cni/cniconf"
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/state"
@@ -115,6 +116,8 @@ type Driver struct {
 	ns    Namespaces
 	fw    Firewall
 	ctrs  Containers
+	// conf is the CNI conf dir, read again only when it changed.
+	conf  *cniconf.Cached
 	log   *slog.Logger
 	now   func() time.Time
 	locks keyedMutex
@@ -135,7 +138,8 @@ type Deps struct {
 
 // New returns a network driver.
 func New(cfg Config, deps Deps) *Driver {
-	return &Driver{cfg: cfg, store: deps.Store, pools: deps.Pools, cni: deps.CNI, ns: deps.NS, fw: deps.FW, log: deps.Log, now: time.Now}
+	return &Driver{cfg: cfg, store: deps.Store, pools: deps.Pools, cni: deps.CNI, ns: deps.NS, fw: deps.FW, log: deps.Log, now: time.Now,
+		conf: &cniconf.Cached{Dir: cfg.ConfDir}}
 }
 
 // SetContainers gives the driver the engines' container cache.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"time"
 
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
@@ -40,28 +39,20 @@ func (d *Driver) fromReservations(nw *state.Network, ep *state.Endpoint) error {
 	})
 }
 
-// cacheWait bounds how long Join waits for the engines' container cache to
-// learn of a container created a moment ago. It waits on docker-cni's own
-// cache, never on the Docker API.
-const cacheWait = time.Second
-
 // identity gathers what is known of the endpoint's container: its name
-// (from IPAM) and, from the container cache, its ID and labels.
+// (from IPAM) and, from the engines' container cache, its ID and labels.
+// It never waits: the cache learns of a container from its create event,
+// before it starts; a container it does not know yet joins without labels
+// (logged).
 func (d *Driver) identity(ctx context.Context, ep *state.Endpoint) translate.Identity {
 	id := translate.Identity{Name: ep.Name}
 	if ep.Name == "" || d.ctrs == nil {
 		return id
 	}
-	deadline := time.Now().Add(cacheWait)
-	for {
-		if c, ok := d.ctrs.Lookup(ep.Name); ok {
-			id.ContainerID, id.Labels = c.ID, c.Labels
-			return id
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			d.log.DebugContext(ctx, "container not in the engines' cache yet; joining without its labels", "endpoint", translate.ShortID(ep.ID), "container", ep.Name)
-			return id
-		}
-		time.Sleep(20 * time.Millisecond)
+	if c, ok := d.ctrs.Lookup(ep.Name); ok {
+		id.ContainerID, id.Labels = c.ID, c.Labels
+		return id
 	}
+	d.log.InfoContext(ctx, "container not in the engines' cache yet; joining without its labels", "endpoint", translate.ShortID(ep.ID), "container", ep.Name)
+	return id
 }

@@ -27,3 +27,10 @@ func TestGaveUp(t *testing.T) {
 		}
 	}
 }
+
+func TestFromEvent(t *testing.T) {
+	c := FromEvent("c0ffee", map[string]string{"name": "web", "image": "busybox", "io.kubernetes.pod.name": "web-0", "cni.args": "A=b"})
+	if c.ID != "c0ffee" || c.Name != "web" || len(c.Labels) != 2 || c.Labels["io.kubernetes.pod.name"] != "web-0" || c.Labels["cni.args"] != "A=b" {
+		t.Errorf("FromEvent = %+v", c)
+	}
+}

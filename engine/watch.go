@@ -43,6 +43,18 @@ func (w *Watch) Lookup(name string) (Container, bool) {
 	return c, ok
 }
 
+// FromEvent is a container as its create event describes it: the event's
+// attributes are its labels plus "name" and "image". Pure.
+func FromEvent(id string, attrs map[string]string) Container {
+	c := Container{ID: id, Name: strings.TrimPrefix(attrs["name"], "/"), Labels: map[string]string{}}
+	for k, v := range attrs {
+		if k != "name" && k != "image" {
+			c.Labels[k] = v
+		}
+	}
+	return c
+}
+
 func (w *Watch) put(c Container) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -131,7 +143,11 @@ func (w *Watch) followOnce(ctx context.Context, c *client.Client) error {
 			case m.Type == events.NetworkEventType && m.Action == events.ActionConnect:
 				w.refresh(ctx, c, m.Actor.Attributes["container"])
 			case m.Type != events.ContainerEventType:
-			case m.Action == events.ActionCreate || m.Action == events.ActionRename || m.Action == events.ActionStart:
+			case m.Action == events.ActionCreate:
+				// The event carries the name and the labels: the cache
+				// has them before the container starts, without a call.
+				w.put(FromEvent(m.Actor.ID, m.Actor.Attributes))
+			case m.Action == events.ActionRename || m.Action == events.ActionStart:
 				w.refresh(ctx, c, m.Actor.ID)
 			case m.Action == events.ActionDestroy:
 				w.drop(m.Actor.ID)

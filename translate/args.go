@@ -77,8 +77,8 @@ func CNIArgs(id Identity, endpointID, defaultNamespace string) ([][2]string, err
 }
 
 func checkArgValue(k, v string) error {
-	if strings.ContainsAny(v, ";=\n") {
-		return fmt.Errorf("CNI arg %s: value %q must not hold ';', '=' or a newline", k, v)
+	if strings.ContainsAny(v, ";=\n\x00") {
+		return fmt.Errorf("CNI arg %s: value %q must not hold ';', '=', a newline or a NUL", k, v)
 	}
 	return nil
 }

@@ -33,6 +33,18 @@ type ipamRange struct {
 	raw map[string]any
 }
 
+// check refuses a range Docker cannot take as a pool: its gateway must lie
+// in its subnet, which must hold a gateway and an address besides.
+func (r ipamRange) check() error {
+	if r.Subnet.Bits() > r.Subnet.Addr().BitLen()-2 {
+		return fmt.Errorf("range %s is too small for a Docker pool (a gateway and an address)", r.Subnet)
+	}
+	if !r.Subnet.Contains(r.Gateway) {
+		return fmt.Errorf("range %s: gateway %s is not in it", r.Subnet, r.Gateway)
+	}
+	return nil
+}
+
 // noIPAMError explains why a chain without an ipam section cannot be
 // bound, naming what is missing.
 func noIPAMError(pl *ParsedList) error {
@@ -91,6 +103,9 @@ func hostLocalRanges(ipam map[string]any) ([]ipamRange, error) {
 					return nil, fmt.Errorf("range gateway %q: %w", g, err)
 				}
 			}
+			if err := ir.check(); err != nil {
+				return nil, err
+			}
 			out = append(out, ir)
 		}
 	}
@@ -113,6 +128,9 @@ func staticRanges(ipam map[string]any) ([]ipamRange, error) {
 			if ir.Gateway, err = netip.ParseAddr(g); err != nil {
 				return nil, fmt.Errorf("static gateway %q: %w", g, err)
 			}
+		}
+		if err := ir.check(); err != nil {
+			return nil, err
 		}
 		out = append(out, ir)
 	}
@@ -149,6 +167,9 @@ func whereaboutsRanges(ipam map[string]any) ([]ipamRange, error) {
 				ir.Gateway = gw
 			}
 		}
+		if err := ir.check(); err != nil {
+			return nil, err
+		}
 		out = append(out, ir)
 	}
 	return out, nil
@@ -163,7 +184,9 @@ func calicoRanges(ipam map[string]any) []ipamRange {
 		for _, v := range list {
 			s, _ := v.(string)
 			if p, err := netip.ParsePrefix(s); err == nil {
-				out = append(out, ipamRange{Subnet: p.Masked(), Gateway: FirstHost(p)})
+				if ir := (ipamRange{Subnet: p.Masked(), Gateway: FirstHost(p)}); ir.check() == nil {
+					out = append(out, ir)
+				}
 			}
 		}
 	}
@@ -215,7 +238,11 @@ func (pl *ParsedList) unreadablePool(typ string, ipam map[string]any, v6 bool, w
 	if want.Addr().Is6() != v6 {
 		return BoundPool{}, fmt.Errorf("subnet %s is not an %s subnet", want, familyName(v6))
 	}
-	return BoundPool{Pool: Pool{Subnet: want.Masked(), Gateway: FirstHost(want)}, IPAMType: typ, IPAM: ipam, GatewayFree: true}, nil
+	r := ipamRange{Subnet: want.Masked(), Gateway: FirstHost(want)}
+	if err := r.check(); err != nil {
+		return BoundPool{}, fmt.Errorf("CNI network %q: %w", pl.Name, err)
+	}
+	return BoundPool{Pool: Pool{Subnet: r.Subnet, Gateway: r.Gateway}, IPAMType: typ, IPAM: ipam, GatewayFree: true}, nil
 }
 
 // restrict narrows a host-local section to one range, so that Docker's

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -76,7 +77,9 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 	}
 	generic, _ := opts[cnm.OptGeneric].(map[string]any)
 	var unknown []string
-	for k, v := range generic {
+	// In key order, so that the same options always give the same error.
+	for _, k := range slices.Sorted(maps.Keys(generic)) {
+		v := generic[k]
 		if !knownGeneric[k] {
 			unknown = append(unknown, k)
 			continue

@@ -73,39 +73,22 @@ type PortKey struct {
 // portmap refuses port 0. taken holds ports docker-cni already published;
 // free asks the host whether a port can be bound.
 func PlanPorts(bs []PortBinding, taken map[PortKey]bool, free func(PortKey) bool) ([]PortMapping, error) {
-	used := map[PortKey]bool{}
+	used := hostPorts{}
 	for k := range taken {
-		used[k] = true
+		used.add(k)
 	}
 	var out []PortMapping
 	for _, b := range bs {
-		proto, ok := protoNames[b.Proto]
-		if !ok {
-			return nil, fmt.Errorf("published port %d: protocol %d is not supported (tcp, udp, sctp)", b.Port, b.Proto)
-		}
-		if b.Port <= 0 || b.Port > 65535 {
-			return nil, fmt.Errorf("published port %d/%s: not a port", b.Port, proto)
-		}
-		if b.HostIP != "" {
-			if _, err := netip.ParseAddr(b.HostIP); err != nil {
-				return nil, fmt.Errorf("published port %d/%s: host IP %q: %w", b.Port, proto, b.HostIP, err)
-			}
-		}
-		first, last := b.HostPort, b.HostPortEnd
-		explicit := first != 0 && (last == 0 || last == first)
-		switch {
-		case first == 0:
-			first, last = EphemeralFirst, EphemeralLast
-		case last < first:
-			last = first
+		proto, first, last, explicit, err := checkBinding(b)
+		if err != nil {
+			return nil, err
 		}
 		chosen := 0
 		for p := first; p <= last && chosen == 0; p++ {
 			k := PortKey{Proto: proto, HostIP: b.HostIP, Port: p}
-			if used[k] || used[PortKey{Proto: proto, Port: p}] || !free(k) {
-				continue
+			if !used.clashes(k) && free(k) {
+				chosen = p
 			}
-			chosen = p
 		}
 		if chosen == 0 {
 			if explicit {
@@ -113,11 +96,66 @@ func PlanPorts(bs []PortBinding, taken map[PortKey]bool, free func(PortKey) bool
 			}
 			return nil, fmt.Errorf("no free host port in %d-%d/%s for container port %d", first, last, proto, b.Port)
 		}
-		used[PortKey{Proto: proto, HostIP: b.HostIP, Port: chosen}] = true
+		used.add(PortKey{Proto: proto, HostIP: b.HostIP, Port: chosen})
 		out = append(out, PortMapping{HostPort: chosen, ContainerPort: b.Port, Protocol: proto, HostIP: b.HostIP})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].HostPort < out[j].HostPort })
 	return out, nil
+}
+
+// checkBinding validates one binding and returns its protocol name and the
+// host ports it may take (explicit: exactly one, given by the user).
+func checkBinding(b PortBinding) (proto string, first, last int, explicit bool, err error) {
+	proto, ok := protoNames[b.Proto]
+	if !ok {
+		return "", 0, 0, false, fmt.Errorf("published port %d: protocol %d is not supported (tcp, udp, sctp)", b.Port, b.Proto)
+	}
+	if b.Port <= 0 || b.Port > 65535 {
+		return "", 0, 0, false, fmt.Errorf("published port %d/%s: not a port", b.Port, proto)
+	}
+	if b.HostIP != "" {
+		if _, err := netip.ParseAddr(b.HostIP); err != nil {
+			return "", 0, 0, false, fmt.Errorf("published port %d/%s: host IP %q: %w", b.Port, proto, b.HostIP, err)
+		}
+	}
+	first, last = b.HostPort, b.HostPortEnd
+	explicit = first != 0 && (last == 0 || last == first)
+	switch {
+	case first == 0:
+		first, last = EphemeralFirst, EphemeralLast
+	case last < first:
+		last = first
+	}
+	if first < 1 || last > 65535 {
+		return "", 0, 0, false, fmt.Errorf("published port %d/%s: host port %d-%d is not a port range", b.Port, proto, first, last)
+	}
+	return proto, first, last, explicit, nil
+}
+
+// hostPorts are published host ports by protocol and port, with the host
+// addresses they are published on ("" for all).
+type hostPorts map[PortKey][]string
+
+func (h hostPorts) add(k PortKey) {
+	at := PortKey{Proto: k.Proto, Port: k.Port}
+	h[at] = append(h[at], k.HostIP)
+}
+
+// clashes reports whether k would take a port already published on the
+// same address, or where either side is all addresses.
+func (h hostPorts) clashes(k PortKey) bool {
+	for _, ip := range h[PortKey{Proto: k.Proto, Port: k.Port}] {
+		if ip == k.HostIP || anyAddr(ip) || anyAddr(k.HostIP) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyAddr reports whether a host IP means every address.
+func anyAddr(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	return ip == "" || (err == nil && a.IsUnspecified())
 }
 
 // PortMapPlugin is one plugin of a chain that publishes ports, ready to run

@@ -196,7 +196,9 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	runner := cnirun.New(filepath.SplitList(f.binDir), f.cacheDir)
 	runner.Timeout = f.cniTimeout
 	dataDir := filepath.Join(f.stateDir, "ipam")
-	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools}, store, runner, log)
+	// Docker's addresses are reserved and released in process where the
+	// IPAM plugin is host-local: no exec on the container start path.
+	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools}, store, cnirun.HostLocal{Exec: runner}, log)
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
 		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.IPTables{}, Log: log})
 	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
