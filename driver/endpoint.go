@@ -64,9 +64,11 @@ func (d *Driver) createEndpoint(req *network.CreateEndpointRequest) (*network.Cr
 		ep.PortBindings, _ = json.Marshal(raw)
 	}
 	resp := &network.CreateEndpointResponse{}
-	if pl, err := translate.ParseList(nw.Conflist); err == nil && ep.MAC == "" && pl.HasCapability("mac") {
-		// The chain can set a MAC: choose it now, so that docker inspect
-		// shows the one the container gets.
+	if pl, err := translate.ParseList(nw.Conflist); err == nil && ep.MAC == "" && (pl.HasCapability("mac") || (!nw.Bound && nw.JoinMode != string(translate.JoinDirect))) {
+		// The chain, or (generated networks, which leave it out of the
+		// chain) libnetwork as it takes the interface over, sets a MAC:
+		// choose it now, so that docker inspect shows the one the
+		// container gets.
 		ep.MAC = newMAC()
 		resp.Interface = &network.EndpointInterface{MacAddress: ep.MAC}
 	}

@@ -104,7 +104,7 @@ func (d *Driver) plan(ctx context.Context, nw *state.Network, ep *state.Endpoint
 		}
 	}
 	return translate.PlanJoin(
-		translate.JoinNetwork{CNINetwork: nw.CNINetwork, Conflist: nw.Conflist, Gateways: nw.Gateways, Internal: nw.Internal, Join: translate.JoinMode(nw.JoinMode)},
+		translate.JoinNetwork{CNINetwork: nw.CNINetwork, Conflist: nw.Conflist, Gateways: nw.Gateways, Internal: nw.Internal, Join: translate.JoinMode(nw.JoinMode), Bound: nw.Bound},
 		translate.JoinEndpoint{ID: ep.ID, Addresses: ep.Addresses, Gateways: ep.Gateways, MAC: ep.MAC, IfName: ep.IfName, Identity: d.identity(ctx, ep)},
 		sb, translate.JoinHost{ScratchDir: d.cfg.ScratchDir, K8sNamespace: d.cfg.K8sNamespace})
 }
@@ -151,7 +151,7 @@ func (d *Driver) add(ctx context.Context, nw *state.Network, plan translate.Join
 	att.Result, _ = json.Marshal(vres)
 	// From here on the interface may leave where ADD put it; DEL finds it
 	// by MAC.
-	att.MAC = translate.ResultMAC(res, att.IfName)
+	att.MAC, att.OwnPortMap = plan.InterfaceMAC(res), plan.OwnPortMap
 	var offLink []netip.Prefix
 	if plan.HostIfName != "" {
 		if offLink, err = d.handOver(plan); err != nil {

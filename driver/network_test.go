@@ -163,7 +163,7 @@ func TestCreateNetworkGenerated(t *testing.T) {
 		if nw.Bound || nw.CNINetwork != "docker-cni-10.30.0.0-24" || nw.BridgeName != "cni-a10001ffff" || nw.DockerIPAM {
 			t.Errorf("stored network = %+v", nw)
 		}
-		if got := testutil.PluginTypes(t, nw.Conflist); fmt.Sprint(got) != "[bridge tuning portmap firewall]" {
+		if got := testutil.PluginTypes(t, nw.Conflist); fmt.Sprint(got) != "[bridge firewall]" {
 			t.Errorf("plugins = %v", got)
 		}
 		br := testutil.Plugin(t, nw.Conflist, "bridge")

@@ -115,7 +115,7 @@ func portPlugins(att *state.Attachment, mappings []translate.PortMapping) ([]tra
 	if err != nil {
 		return nil, err
 	}
-	return pl.PortMapPlugins(att.Result, mappings)
+	return pl.PortMapPlugins(att.Result, mappings, att.OwnPortMap)
 }
 
 // unpublish runs DEL of the portmap plugin(s) with what publish recorded.

@@ -151,6 +151,9 @@ type Attachment struct {
 	Result   json.RawMessage `json:",omitempty"`
 	// Published is the CNI portMappings published for this attachment.
 	Published json.RawMessage `json:",omitempty"`
+	// OwnPortMap says docker-cni publishes ports with a portmap of its own
+	// (the chain, generated, has none).
+	OwnPortMap bool `json:",omitempty"`
 	Added     time.Time
 }
 

@@ -161,10 +161,14 @@ func checkWithoutDefaultRoutes(t *testing.T, pl *translate.ParsedList, in []byte
 
 func checkPortMapPlugins(t *testing.T, pl *translate.ParsedList, in []byte, prev json.RawMessage, mappings []translate.PortMapping) {
 	t.Helper()
-	plugins, err := pl.PortMapPlugins(prev, mappings)
+	plugins, err := pl.PortMapPlugins(prev, mappings, false)
 	want := countCapability(t, in, "portMappings")
 	if (err != nil) != (want == 0) || len(plugins) != want {
 		t.Fatalf("PortMapPlugins: %d plugins, error %v; the chain has %d with the portMappings capability", len(plugins), err, want)
+	}
+	// A chain docker-cni publishes for itself gets portmap when it has none.
+	if own, err := pl.PortMapPlugins(prev, mappings, true); err != nil || len(own) != max(want, 1) || (want == 0 && own[0].Type != "portmap") {
+		t.Fatalf("PortMapPlugins(own): %d plugins, error %v; the chain has %d", len(own), err, want)
 	}
 	for _, p := range plugins {
 		var conf map[string]any

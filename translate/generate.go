@@ -31,6 +31,10 @@ type GenerateParams struct {
 	Pools      []Pool
 	// DataDir is host-local's store, kept out of kubelet's default.
 	DataDir string
+	// SetsMAC adds the tuning plugin to set the endpoint's MAC: only a
+	// direct-mode network needs it (elsewhere libnetwork sets the MAC as
+	// it takes the interface over).
+	SetsMAC bool
 }
 
 type hostLocalRange struct {
@@ -152,10 +156,10 @@ func HostLocalIPAM(pools []Pool, internal bool, dataDir string) hostLocalIPAM {
 }
 
 // GenerateConflist builds the conflist of a network created without a
-// binding: bridge + host-local, tuning for the MAC address, portmap for
-// published ports, and firewall so
-// that traffic to and between containers passes a FORWARD chain whose policy
-// dockerd sets to DROP.
+// binding: bridge + host-local, tuning for the MAC address in direct mode,
+// and firewall so that traffic to and between containers passes a FORWARD
+// chain whose policy dockerd sets to DROP. Published ports go through
+// portmap, run on its own (GeneratedPortMap).
 func GenerateConflist(p GenerateParams) ([]byte, error) {
 	if p.Name == "" || p.BridgeName == "" {
 		return nil, fmt.Errorf("generate conflist: name and bridge name are required")
@@ -176,17 +180,14 @@ func GenerateConflist(p GenerateParams) ([]byte, error) {
 		MTU:         p.MTU,
 		IPAM:        HostLocalIPAM(p.Pools, p.Internal, p.DataDir),
 	}
-	list := conflist{
-		CNIVersion: version,
-		Name:       p.Name,
-		Plugins: []any{
-			br,
-			// tuning sets the MAC Docker records for the endpoint.
-			tuningConfig{Type: "tuning", Capabilities: map[string]bool{"mac": true}},
-			portMapConfig{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}},
-			firewallConfig{Type: "firewall"},
-		},
+	list := conflist{CNIVersion: version, Name: p.Name, Plugins: []any{br}}
+	if p.SetsMAC {
+		// tuning sets the MAC Docker records for the endpoint.
+		list.Plugins = append(list.Plugins, tuningConfig{Type: "tuning", Capabilities: map[string]bool{"mac": true}})
 	}
+	// No portmap: docker-cni runs it on its own, for the containers that
+	// publish ports only (GeneratedPortMap).
+	list.Plugins = append(list.Plugins, firewallConfig{Type: "firewall"})
 	return json.MarshalIndent(list, "", "  ")
 }
 

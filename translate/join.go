@@ -23,6 +23,9 @@ type JoinNetwork struct {
 	// Join is the -o cni.join mode ("" is handover where the engine
 	// allows it).
 	Join JoinMode
+	// Bound says the chain is a conflist of the conf dir; a generated one
+	// leaves publishing ports to docker-cni.
+	Bound bool `json:",omitempty"`
 }
 
 // JoinEndpoint is what a Join needs of the stored endpoint.
@@ -94,6 +97,12 @@ type JoinPlan struct {
 	// default route, so its published ports are set up at Join (Docker
 	// calls ProgramExternalConnectivity only for a returned gateway).
 	PublishAtJoin bool `json:",omitempty"`
+	// OwnPortMap: the chain has no portmap of its own (generated);
+	// docker-cni runs portmap itself to publish ports.
+	OwnPortMap bool `json:",omitempty"`
+	// LibnetworkMAC is the MAC libnetwork sets as it takes the interface
+	// over (handover, move) where no plugin of the chain could.
+	LibnetworkMAC string `json:",omitempty"`
 }
 
 // PlanJoin decides how an endpoint joins a sandbox: the mode, where the
@@ -104,7 +113,7 @@ func PlanJoin(nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, host JoinHost) (
 	if err != nil {
 		return JoinPlan{}, err
 	}
-	p := JoinPlan{ListVersion: pl.CNIVersion, Internal: nw.Internal}
+	p := JoinPlan{ListVersion: pl.CNIVersion, Internal: nw.Internal, OwnPortMap: !nw.Bound}
 	if p.Addresses, err = staticAddresses(ep.Addresses, append(append([]string{}, nw.Gateways...), ep.Gateways...)); err != nil {
 		return JoinPlan{}, err
 	}
@@ -184,8 +193,19 @@ func (p *JoinPlan) setMAC(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint) error
 		p.Capability = map[string]any{"mac": ep.MAC}
 	case p.Mode == JoinDirect:
 		return fmt.Errorf("--mac-address %s: CNI network %q has no plugin with the \"mac\" capability (e.g. tuning) to set it", ep.MAC, nw.CNINetwork)
+	default:
+		p.LibnetworkMAC = ep.MAC
 	}
 	return nil
+}
+
+// InterfaceMAC is the MAC the container's interface has once Docker has it:
+// the one libnetwork sets, else the chain's. DEL finds the interface by it.
+func (p JoinPlan) InterfaceMAC(res *current.Result) string {
+	if p.LibnetworkMAC != "" {
+		return p.LibnetworkMAC
+	}
+	return ResultMAC(res, p.IfName)
 }
 
 // staticAddresses pairs each endpoint address with the gateway of its

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/docker-cni/docker-cni/cnm"
@@ -170,9 +171,16 @@ type PortMapPlugin struct {
 // PortMapPlugins returns, for every plugin of the chain declaring the
 // portMappings capability, the configuration that publishes mappings for a
 // container whose ADD returned prevResult.
-func (pl *ParsedList) PortMapPlugins(prevResult json.RawMessage, mappings []PortMapping) ([]PortMapPlugin, error) {
+// own adds portmap when the chain has no such plugin: a generated chain
+// leaves publishing to docker-cni, which runs portmap only for the
+// containers that publish ports.
+func (pl *ParsedList) PortMapPlugins(prevResult json.RawMessage, mappings []PortMapping, own bool) ([]PortMapPlugin, error) {
+	plugins := pl.plugins
+	if own && !pl.HasCapability("portMappings") {
+		plugins = append(slices.Clone(plugins), map[string]any{"type": "portmap", "capabilities": map[string]any{"portMappings": true}})
+	}
 	var out []PortMapPlugin
-	for _, p := range pl.plugins {
+	for _, p := range plugins {
 		caps, _ := p["capabilities"].(map[string]any)
 		if on, _ := caps["portMappings"].(bool); !on {
 			continue
