@@ -151,7 +151,7 @@ func (d *Driver) add(ctx context.Context, nw *state.Network, plan translate.Join
 	att.Result, _ = json.Marshal(vres)
 	// From here on the interface may leave where ADD put it; DEL finds it
 	// by MAC.
-	att.MAC, att.OwnPortMap = plan.InterfaceMAC(res), plan.OwnPortMap
+	att.MAC, att.OwnPortMap, att.SkipReclaim = plan.InterfaceMAC(res), plan.OwnPortMap, plan.SkipReclaim
 	var offLink []netip.Prefix
 	if plan.HostIfName != "" {
 		if offLink, err = d.handOver(plan); err != nil {

@@ -77,6 +77,10 @@ func (d *Driver) delRuntimeConf(ctx context.Context, ep *state.Endpoint) (*libcn
 		if !d.ns.IsNetNS(rt.NetNS) {
 			rt.NetNS = ""
 		}
+	case att.Mode != string(translate.JoinDirect) && att.SkipReclaim:
+		// No plugin needs the interface: DEL runs without it, and the
+		// interface goes with its host end (deleteHostLink below).
+		rt.NetNS = ""
 	case att.Mode != string(translate.JoinDirect):
 		if err := d.reclaim(ctx, ep, att); err != nil {
 			return nil, err

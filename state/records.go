@@ -154,6 +154,9 @@ type Attachment struct {
 	// OwnPortMap says docker-cni publishes ports with a portmap of its own
 	// (the chain, generated, has none).
 	OwnPortMap bool `json:",omitempty"`
+	// SkipReclaim says DEL runs without the interface (no plugin of the
+	// chain needs it) instead of reclaiming it into a scratch netns.
+	SkipReclaim bool `json:",omitempty"`
 	Added     time.Time
 }
 

@@ -246,3 +246,20 @@ func (pl *ParsedList) HasCapability(name string) bool {
 	}
 	return false
 }
+
+// linkFreeDel are plugins whose DEL needs nothing of the container's link
+// unless they masquerade (ipMasq reads the link's addresses to remove its
+// rules): they undo their work by container ID, cached result or names.
+var linkFreeDel = map[string]bool{"bridge": true, "ptp": true, "tuning": true, "portmap": true, "firewall": true, "bandwidth": true, "loopback": true}
+
+// DelNeedsLink reports whether a plugin of the chain needs the container's
+// interface, in the netns ADD ran in, to undo its work at DEL.
+func (pl *ParsedList) DelNeedsLink() bool {
+	for _, p := range pl.plugins {
+		typ, _ := p["type"].(string)
+		if masq, _ := p["ipMasq"].(bool); masq || !linkFreeDel[typ] {
+			return true
+		}
+	}
+	return false
+}

@@ -103,6 +103,10 @@ type JoinPlan struct {
 	// LibnetworkMAC is the MAC libnetwork sets as it takes the interface
 	// over (handover, move) where no plugin of the chain could.
 	LibnetworkMAC string `json:",omitempty"`
+	// SkipReclaim (handover, move): no plugin of the chain needs the
+	// interface at DEL, so DEL runs without it instead of moving it back
+	// into a scratch netns first.
+	SkipReclaim bool `json:",omitempty"`
 }
 
 // PlanJoin decides how an endpoint joins a sandbox: the mode, where the
@@ -137,6 +141,7 @@ func PlanJoin(nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, host JoinHost) (
 		return JoinPlan{}, err
 	}
 	p.Conflist = list
+	p.SkipReclaim = p.Mode != JoinDirect && !pl.DelNeedsLink()
 	return p, p.setMAC(pl, nw, ep)
 }
 

@@ -214,6 +214,7 @@ do_start() {
 	{
 		echo "=== $(date -Is) starting: $BIN_DIR/dockerd ${args[*]}"
 	} >>"$DAEMON_LOG"
+	close_inherited_fds
 	# Our bin dir first in PATH, so nothing picks Debian's 20.10 docker-proxy.
 	PATH="$BIN_DIR:$PATH" nohup setsid "$BIN_DIR/dockerd" "${args[@]}" \
 		</dev/null >>"$DAEMON_LOG" 2>&1 &

@@ -43,6 +43,7 @@ do_start() {
 	mkdir -p "$RUN_DIR"
 
 	echo "=== $(date -Is) starting: $DOCKERD -H $DOCKER_HOST_URL" >>"$DAEMON_LOG"
+	close_inherited_fds
 	nohup setsid "$DOCKERD" -H "$DOCKER_HOST_URL" </dev/null >>"$DAEMON_LOG" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$PIDFILE"

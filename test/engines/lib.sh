@@ -86,3 +86,15 @@ stop_pid() {
 	rm -f "$pf"
 	log "$name: stopped"
 }
+
+# close_inherited_fds closes every file descriptor above 2 of this shell,
+# so that a daemon started from it does not keep what its caller had open
+# (a test runner's lock or pipes) for as long as it runs.
+close_inherited_fds() {
+	local fd
+	for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+	done
+	return 0
+}
