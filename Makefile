@@ -62,10 +62,69 @@ N ?= 100
 soak: engines
 	SOAK_N=$(N) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -v -timeout 0 -run 'TestSoak$$' ./test/e2e/
 
-test: vet unit fuzz e2e
+test: vet unit verify-units fuzz e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
 clean:
 	rm -rf bin
+
+# ---- Installing: binary + systemd units, Debian package, managed plugin ----
+# The README's "Install" section says how each is used.
+
+# A static, reproducible build: the .deb and the plugin's rootfs carry it
+# without libc.
+RELEASE_BIN := bin/release/docker-cni
+PREFIX      ?= /usr/local
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+DEB_OUT     ?= bin
+PLUGIN_DIR  ?= bin/plugin
+
+.PHONY: release-bin install uninstall deb plugin verify-units
+
+release-bin:
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION)" -o $(RELEASE_BIN) ./cmd/docker-cni
+
+# The binary, the systemd units (ExecStart and EnvironmentFile pointed at
+# PREFIX and SYSCONFDIR) and $(SYSCONFDIR)/default/docker-cni (kept when
+# present), under DESTDIR. Starts and enables nothing.
+install: release-bin
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/docker-cni
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in docker-cni.service docker-cni.socket; do \
+		sed -e 's|/usr/bin/docker-cni|$(PREFIX)/bin/docker-cni|' -e 's|/etc/default/docker-cni|$(SYSCONFDIR)/default/docker-cni|' \
+			dist/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/docker-cni ] || install -D -m 0644 dist/docker-cni.default $(DESTDIR)$(SYSCONFDIR)/default/docker-cni
+	@[ -n "$(DESTDIR)" ] || echo "installed; to run it: systemctl daemon-reload && systemctl enable --now docker-cni.socket docker-cni.service"
+
+# What install put there, but the config; run `systemctl disable --now
+# docker-cni.socket docker-cni.service` first.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/docker-cni $(DESTDIR)$(UNITDIR)/docker-cni.service $(DESTDIR)$(UNITDIR)/docker-cni.socket
+	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/default/docker-cni, and docker-cni's state in /var/lib/docker-cni"
+
+# $(DEB_OUT)/docker-cni_<version>_<arch>.deb (scripts/build-deb.sh).
+deb:
+	@set -e; stage=$$(mktemp -d); trap 'rm -rf "$$stage"' EXIT; \
+	$(MAKE) --no-print-directory install DESTDIR=$$stage PREFIX=/usr UNITDIR=/lib/systemd/system SYSCONFDIR=/etc; \
+	bash scripts/build-deb.sh $$stage $(DEB_OUT)
+
+# The managed-plugin bundle $(PLUGIN_DIR)/{config.json,rootfs}
+# (scripts/build-plugin.sh); then: docker plugin create docker-cni $(PLUGIN_DIR)
+plugin: release-bin
+	bash scripts/build-plugin.sh $(RELEASE_BIN) $(PLUGIN_DIR)
+
+# systemd-analyze verify of the units, ExecStart pointed at the binary just
+# built (verify wants the command to exist). verify exits 0 on an unknown
+# key or a bad value it ignores: any output fails too.
+verify-units: release-bin
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	sed 's|^ExecStart=/usr/bin/docker-cni|ExecStart=$(CURDIR)/$(RELEASE_BIN)|' dist/docker-cni.service >$$d/docker-cni.service; \
+	cp dist/docker-cni.socket $$d/; \
+	if ! out=$$(systemd-analyze verify $$d/docker-cni.socket $$d/docker-cni.service 2>&1) || [ -n "$$out" ]; then \
+		echo "$$out"; echo "verify-units: systemd-analyze verify found problems in dist/"; exit 1; \
+	fi; \
+	echo "verify-units: dist/docker-cni.socket dist/docker-cni.service ok"

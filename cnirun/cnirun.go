@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/docker-cni/docker-cni/observe"
 )
 
 // Runner is what the drivers need of CNI.
@@ -52,8 +56,18 @@ type LibCNI struct {
 	BinDirs []string
 	// Timeout bounds each plugin run (a whole chain for Add and Del).
 	Timeout time.Duration
-	cni     *libcni.CNIConfig
-	exec    invoke.Exec
+	// Observer, if set, is told of every plugin exec; Log, if set, logs
+	// each at debug level. Set both before the first run.
+	Observer Observer
+	Log      *slog.Logger
+	cni      *libcni.CNIConfig
+	exec     invoke.Exec
+}
+
+// Observer is told of every plugin exec (each plugin of a chain, each
+// VERSION query); package metrics implements it.
+type Observer interface {
+	PluginExec(plugin, command string, took time.Duration, err error)
 }
 
 var _ Runner = (*LibCNI)(nil)
@@ -61,13 +75,48 @@ var _ Runner = (*LibCNI)(nil)
 // New returns a Runner using the plugins in binDirs and caching attachments
 // in cacheDir.
 func New(binDirs []string, cacheDir string) *LibCNI {
-	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: nil}}
-	return &LibCNI{
-		BinDirs: binDirs,
-		Timeout: DefaultTimeout,
-		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, exec),
-		exec:    exec,
+	l := &LibCNI{BinDirs: binDirs, Timeout: DefaultTimeout}
+	l.exec = timedExec{Exec: &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: nil}}, l: l}
+	l.cni = libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, l.exec)
+	return l
+}
+
+// timedExec times every plugin exec: into the request's observe.ExecClock
+// (the context carries it down through libcni), to the Observer, and to
+// the debug log.
+type timedExec struct {
+	invoke.Exec
+	l *LibCNI
+}
+
+func (e timedExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	start := time.Now()
+	out, err := e.Exec.ExecPlugin(ctx, pluginPath, stdin, environ)
+	took := time.Since(start)
+	observe.AddExec(ctx, took)
+	plugin, command := filepath.Base(pluginPath), envValue(environ, "CNI_COMMAND")
+	if e.l.Observer != nil {
+		e.l.Observer.PluginExec(plugin, command, took, err)
 	}
+	if e.l.Log != nil {
+		attrs := []any{"cni_plugin", plugin, "command", command,
+			"cni_container_id", envValue(environ, "CNI_CONTAINERID"), "ifname", envValue(environ, "CNI_IFNAME"), "took", took}
+		if err != nil {
+			attrs = append(attrs, "err", err)
+		}
+		e.l.Log.DebugContext(ctx, "cni plugin ran", attrs...)
+	}
+	return out, err
+}
+
+// envValue is the value of key in an environment list, "" when unset.
+func envValue(environ []string, key string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // deadline bounds one run; a plugin that outlives it is killed, and the

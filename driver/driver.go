@@ -26,6 +26,7 @@ import (
 	"github.com/docker-cni/docker-cni/cniconf"
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/engine"
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -121,6 +122,7 @@ type Driver struct {
 	log   *slog.Logger
 	now   func() time.Time
 	locks keyedMutex
+	count observe.Counter
 	// pubMu serialises host port choice across endpoints.
 	pubMu sync.Mutex
 }
@@ -134,12 +136,14 @@ type Deps struct {
 	// FW may be nil: no host firewall rules are kept.
 	FW  Firewall
 	Log *slog.Logger
+	// Counter counts reconcile actions (nil: none).
+	Counter observe.Counter
 }
 
 // New returns a network driver.
 func New(cfg Config, deps Deps) *Driver {
 	return &Driver{cfg: cfg, store: deps.Store, pools: deps.Pools, cni: deps.CNI, ns: deps.NS, fw: deps.FW, log: deps.Log, now: time.Now,
-		conf: &cniconf.Cached{Dir: cfg.ConfDir}}
+		conf: &cniconf.Cached{Dir: cfg.ConfDir}, count: counterOr(deps.Counter)}
 }
 
 // SetContainers gives the driver the engines' container cache.
@@ -169,6 +173,21 @@ func (d *Driver) DiscoverNew(ctx context.Context, _ *network.DiscoveryNotificati
 // need none.
 func (d *Driver) DiscoverDelete(ctx context.Context, _ *network.DiscoveryNotification) (*struct{}, error) {
 	return nil, nil
+}
+
+// counterOr is c, or a counter that counts nothing.
+func counterOr(c observe.Counter) observe.Counter {
+	if c == nil {
+		return observe.Nop{}
+	}
+	return c
+}
+
+// withEndpoint is ctx carrying the endpoint's network and container for
+// every line logged with it.
+func withEndpoint(ctx context.Context, ep *state.Endpoint) context.Context {
+	return observe.WithLogAttrs(ctx, slog.String("network", translate.ShortID(ep.NetworkID)),
+		slog.String("endpoint", translate.ShortID(ep.ID)), slog.String("container", ep.Name))
 }
 
 // network loads a network record.

@@ -87,7 +87,7 @@ func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpoint
 	if ep == nil || err != nil {
 		return nil, err
 	}
-	if err := d.detach(ctx, ep); err != nil {
+	if err := d.detach(withEndpoint(ctx, ep), ep); err != nil {
 		return nil, fmt.Errorf("delete endpoint %s: %w", translate.ShortID(ep.ID), err)
 	}
 	if err := d.store.Update(func(tx *state.Tx) error { return tx.DeleteEndpoint(ep.ID) }); err != nil {

@@ -37,6 +37,7 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 	if err != nil {
 		return nil, err
 	}
+	ctx = withEndpoint(ctx, ep)
 	plan, err := d.plan(ctx, nw, ep, req.SandboxKey)
 	if err != nil {
 		return nil, err

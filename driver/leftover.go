@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -52,9 +53,11 @@ func (d *Driver) dropEndpoint(ctx context.Context, id string, poolIDs []string) 
 	if ep == nil || err != nil {
 		return err
 	}
+	ctx = withEndpoint(ctx, ep)
 	if err := d.removeEndpoint(ctx, ep); err != nil {
 		return d.leaveBehind(ctx, ep, err)
 	}
+	d.count.Add(observe.EndpointDropped)
 	return d.pools.ReleaseAddresses(ctx, poolIDs, ep.Addresses)
 }
 
@@ -112,6 +115,8 @@ func (d *Driver) retryLeftover(ctx context.Context, id string) error {
 	if ep == nil || err != nil {
 		return err
 	}
+	ctx = withEndpoint(ctx, ep)
+	d.count.Add(observe.LeftoverRetried)
 	if err := d.removeEndpoint(ctx, ep); err != nil {
 		return d.leaveBehind(ctx, ep, err)
 	}

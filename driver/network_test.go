@@ -163,11 +163,11 @@ func TestCreateNetworkGenerated(t *testing.T) {
 		if nw.Bound || nw.CNINetwork != "docker-cni-10.30.0.0-24" || nw.BridgeName != "cni-a10001ffff" || nw.DockerIPAM {
 			t.Errorf("stored network = %+v", nw)
 		}
-		if got := testutil.PluginTypes(t, nw.Conflist); fmt.Sprint(got) != "[bridge firewall]" {
+		if got := testutil.PluginTypes(t, nw.Conflist); fmt.Sprint(got) != "[bridge]" {
 			t.Errorf("plugins = %v", got)
 		}
 		br := testutil.Plugin(t, nw.Conflist, "bridge")
-		if br["bridge"] != nw.BridgeName || br["ipMasq"] != true || br["isGateway"] != true {
+		if br["bridge"] != nw.BridgeName || br["ipMasq"] != false || br["isGateway"] != true {
 			t.Errorf("bridge plugin = %v", br)
 		}
 		sec := testutil.IPAMSection(t, nw.Conflist)
@@ -455,9 +455,9 @@ func TestCreateNetworkVersionUnsupported(t *testing.T) {
 		plugin string
 		want   string
 	}{
-		{name: "generated chain's firewall", pool: subnet("10.30.0.0/24"), opts: generic(translate.OptVersion, "0.3.1"), plugin: "firewall",
+		{name: "generated chain's bridge", pool: subnet("10.30.0.0/24"), opts: generic(translate.OptVersion, "0.3.1"), plugin: "bridge",
 			want: `create network a10001ffffff: -o cni.version=0.3.1 cannot run the generated chain: CNI network "docker-cni-10.30.0.0-24": ` +
-				"plugin firewall (/fake/bin/firewall) does not support CNI version 0.3.1 (it supports 0.4.0, 1.0.0)"},
+				"plugin bridge (/fake/bin/bridge) does not support CNI version 0.3.1 (it supports 0.4.0, 1.0.0)"},
 		{name: "bound conflist's own version", pool: bound("shared"), opts: map[string]any{}, plugin: "portmap",
 			want: `create network a10001ffffff: CNI network "shared": plugin portmap (/fake/bin/portmap) does not support CNI version 1.0.0 (it supports 0.4.0)`},
 		{name: "bound, the option agreeing", pool: bound("shared"), opts: generic(translate.OptVersion, "1.0.0"), plugin: "portmap",
@@ -470,8 +470,8 @@ func TestCreateNetworkVersionUnsupported(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			if tc.plugin == "firewall" {
-				e.cni.SetVersions("firewall", "0.4.0", "1.0.0")
+			if tc.plugin == "bridge" {
+				e.cni.SetVersions("bridge", "0.4.0", "1.0.0")
 			} else {
 				e.cni.SetVersions(tc.plugin, "0.4.0")
 			}
@@ -489,6 +489,6 @@ func TestCreateNetworkVersionUnsupported(t *testing.T) {
 	}
 	// The versions the plugins support are accepted.
 	e := newEnv(t)
-	e.cni.SetVersions("firewall", "0.4.0", "1.0.0")
+	e.cni.SetVersions("bridge", "0.4.0", "1.0.0")
 	e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), generic(translate.OptVersion, "0.4.0"))
 }

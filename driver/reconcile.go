@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docker-cni/docker-cni/engine"
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -33,6 +34,8 @@ func (d *Driver) Reconcile(ctx context.Context, engines NetworkChecker, minAge t
 		d.log.WarnContext(ctx, "pool without a network; releasing", "pool", id)
 		if err := d.pools.ReleasePool(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("release stale pool %s: %w", id, err))
+		} else {
+			d.count.Add(observe.PoolReleased)
 		}
 	}
 	return errors.Join(errs...)
@@ -60,7 +63,11 @@ func (d *Driver) reconcileNetworks(ctx context.Context, engines NetworkChecker, 
 			errs = append(errs, d.reconcileEndpoints(ctx, nw, eps, minAge))
 		case live == engine.Gone && d.now().Sub(nw.Created) >= minAge:
 			d.log.WarnContext(ctx, "network gone from Docker without DeleteNetwork; cleaning up", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork)
-			errs = append(errs, d.dropNetwork(ctx, nw))
+			err := d.dropNetwork(ctx, nw)
+			if err == nil {
+				d.count.Add(observe.NetworkDropped)
+			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/state"
 )
 
@@ -30,7 +31,7 @@ func (d *Driver) Sweep(ctx context.Context) error {
 	for _, l := range links {
 		if !known(strings.TrimPrefix(l, hostIfPrefix)) {
 			d.log.WarnContext(ctx, "removing an interface no endpoint knows", "link", l)
-			errs = append(errs, d.ns.DeleteHostLink(l))
+			errs = append(errs, d.swept(observe.LinkSwept, d.ns.DeleteHostLink(l)))
 		}
 	}
 	names, err := d.ns.Entries(d.cfg.ScratchDir)
@@ -40,10 +41,18 @@ func (d *Driver) Sweep(ctx context.Context) error {
 	for _, n := range names {
 		if n != ScratchIPAM && !known(n) {
 			d.log.WarnContext(ctx, "removing a scratch netns no endpoint knows", "netns", n)
-			errs = append(errs, d.ns.Remove(filepath.Join(d.cfg.ScratchDir, n)))
+			errs = append(errs, d.swept(observe.NetNSSwept, d.ns.Remove(filepath.Join(d.cfg.ScratchDir, n))))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// swept counts a sweep that succeeded and returns its error.
+func (d *Driver) swept(kind string, err error) error {
+	if err == nil {
+		d.count.Add(kind)
+	}
+	return err
 }
 
 // ScratchIPAM is the daemon's own netns in the scratch dir, handed to IPAM
@@ -70,4 +79,3 @@ func (d *Driver) knownEndpoints() (func(short string) bool, error) {
 		return false
 	}, err
 }
-

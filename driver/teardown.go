@@ -24,7 +24,7 @@ func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{
 	if ep == nil || err != nil {
 		return nil, err
 	}
-	if err := d.detach(ctx, ep); err != nil {
+	if err := d.detach(withEndpoint(ctx, ep), ep); err != nil {
 		return nil, fmt.Errorf("leave endpoint %s on network %s: %w", translate.ShortID(ep.ID), translate.ShortID(ep.NetworkID), err)
 	}
 	return nil, nil

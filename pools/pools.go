@@ -22,6 +22,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/state"
 )
 
@@ -36,6 +37,8 @@ type Config struct {
 	// DefaultPools are carved into /24s for networks created with neither
 	// --subnet nor a binding.
 	DefaultPools []netip.Prefix
+	// Counter counts sweeps of store entries (nil: none).
+	Counter observe.Counter
 }
 
 // Runner runs one plugin on its own; package cnirun implements it.
@@ -58,6 +61,9 @@ type Authority struct {
 
 // New returns the authority over store.
 func New(cfg Config, store *state.Store, cni Runner, log *slog.Logger) *Authority {
+	if cfg.Counter == nil {
+		cfg.Counter = observe.Nop{}
+	}
 	return &Authority{cfg: cfg, store: store, cni: cni, log: log, now: time.Now}
 }
 

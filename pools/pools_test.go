@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/cnm"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker-cni/docker-cni/cnirun"
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -86,7 +87,11 @@ func (a *Authority) sweepStore(ctx context.Context, p *state.Pool, dir string, o
 		}
 		a.log.WarnContext(ctx, "releasing an address docker-cni holds but no record knows", "address", e.Name(), "owner", owner, "store", dir)
 		args := cnirun.PluginArgs{ContainerID: owner, IfName: ifName, NetNS: a.cfg.NetNS}
-		errs = append(errs, a.cni.PluginDel(ctx, p.IPAMType, p.IPAMConf, args))
+		err = a.cni.PluginDel(ctx, p.IPAMType, p.IPAMConf, args)
+		if err == nil {
+			a.cfg.Counter.Add(observe.StoreEntrySwept)
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

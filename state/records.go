@@ -92,11 +92,12 @@ type Network struct {
 	Created time.Time
 }
 
-// Rule is one iptables rule (without verb and chain) docker-cni installed,
-// and whether it is for ip6tables.
+// Rule is one iptables rule (without verb) docker-cni installed, whether
+// it is for ip6tables, and its table and chain ("": filter, DOCKER-USER).
 type Rule struct {
-	V6   bool
-	Args []string
+	V6           bool
+	Table, Chain string `json:",omitempty"`
+	Args         []string
 }
 
 // Endpoint is a Docker endpoint and, once joined, its CNI attachment.

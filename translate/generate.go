@@ -77,11 +77,6 @@ type tuningConfig struct {
 	Capabilities map[string]bool `json:"capabilities"`
 }
 
-type firewallConfig struct {
-	Type    string `json:"type"`
-	Backend string `json:"backend,omitempty"`
-}
-
 type conflist struct {
 	CNIVersion string `json:"cniVersion"`
 	Name       string `json:"name"`
@@ -156,10 +151,12 @@ func HostLocalIPAM(pools []Pool, internal bool, dataDir string) hostLocalIPAM {
 }
 
 // GenerateConflist builds the conflist of a network created without a
-// binding: bridge + host-local, tuning for the MAC address in direct mode,
-// and firewall so that traffic to and between containers passes a FORWARD
-// chain whose policy dockerd sets to DROP. Published ports go through
-// portmap, run on its own (GeneratedPortMap).
+// binding: bridge + host-local, and tuning for the MAC address in direct
+// mode. What the bridge plugin's ipMasq and the firewall plugin would do for
+// every container (masquerade; let traffic to and between containers pass
+// a FORWARD chain whose policy dockerd sets to DROP), docker-cni does once
+// for the network (GeneratedRules); published ports go through portmap, run
+// on its own for the containers that publish some.
 func GenerateConflist(p GenerateParams) ([]byte, error) {
 	if p.Name == "" || p.BridgeName == "" {
 		return nil, fmt.Errorf("generate conflist: name and bridge name are required")
@@ -172,10 +169,12 @@ func GenerateConflist(p GenerateParams) ([]byte, error) {
 		version = DefaultCNIVersion
 	}
 	br := bridgeConfig{
-		Type:        "bridge",
-		Bridge:      p.BridgeName,
-		IsGateway:   true,
-		IPMasq:      !p.Internal,
+		Type:      "bridge",
+		Bridge:    p.BridgeName,
+		IsGateway: true,
+		// Masquerade and forward accepts are docker-cni's, once per
+		// network (GeneratedRules), not the plugins' per container.
+		IPMasq:      false,
 		HairpinMode: true,
 		MTU:         p.MTU,
 		IPAM:        HostLocalIPAM(p.Pools, p.Internal, p.DataDir),
@@ -186,8 +185,7 @@ func GenerateConflist(p GenerateParams) ([]byte, error) {
 		list.Plugins = append(list.Plugins, tuningConfig{Type: "tuning", Capabilities: map[string]bool{"mac": true}})
 	}
 	// No portmap: docker-cni runs it on its own, for the containers that
-	// publish ports only (GeneratedPortMap).
-	list.Plugins = append(list.Plugins, firewallConfig{Type: "firewall"})
+	// publish ports only.
 	return json.MarshalIndent(list, "", "  ")
 }
 

@@ -20,12 +20,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker-cni/docker-cni/admin"
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/hostfw"
 	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/metrics"
 	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/sandbox"
 	"github.com/docker-cni/docker-cni/server"
@@ -36,7 +36,11 @@ const usage = `usage: docker-cni <command> [flags]
 
 commands:
   serve     run the daemon (network driver and IPAM driver "cni")
-  ls        list endpoints: CNI attachment, addresses, published ports
+  networks  list networks: Docker network, CNI network, subnets, endpoints
+  endpoints list endpoints: CNI attachment, addresses, published ports (alias: ls)
+  inspect CONTAINER
+            show a container's CNI attachments, with the cached CNI result
+  gc        ask the running daemon for a reconcile pass now
   dump      print one state table as JSON (networks, endpoints, pools, reservations)
   network create NAME --bind CNI_NETWORK
             create a Docker network bound to a CNI network, subnets filled in
@@ -63,15 +67,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
-	case "ls":
-		return ls(ctx, args[1:], stdout, stderr)
+	case "ls", "endpoints":
+		return endpointsCmd(ctx, args[0], args[1:], stdout, stderr)
+	case "networks":
+		return networksCmd(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return inspectCmd(ctx, args[1:], stdout, stderr)
+	case "gc":
+		return gcCmd(ctx, args[1:], stdout, stderr)
 	case "dump":
 		return dump(ctx, args[1:], stdout, stderr)
 	case "network":
 		return networkCmd(ctx, args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "docker-cni", version)
-		return nil
+		return versionCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -85,6 +94,8 @@ type serveFlags struct {
 	reconcileEvery, cniTimeout                                                               time.Duration
 	dockerUserRules, restartContainers                                                       bool
 	k8sNamespace                                                                             string
+	logFormat                                                                                string
+	metricsAddress                                                                           string
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -98,6 +109,8 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.cacheDir, "cni-cache-dir", "/var/lib/docker-cni/cache", "libcni cache dir of docker-cni's own (kept apart from other runtimes' GC)")
 	fs.StringVar(&f.runDir, "run-dir", defaultRunDir, "runtime dir (scratch netns, admin API socket "+adminSocketName+")")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
+	fs.StringVar(&f.metricsAddress, "metrics-address", "", "also serve /metrics (only) over TCP on this address, e.g. 127.0.0.1:9323, for Prometheus (\"\": the admin socket only)")
 	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
 	defHost := envOr("DOCKER_HOST", "unix:///var/run/docker.sock")
 	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
@@ -106,6 +119,9 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
 	fs.BoolVar(&f.restartContainers, "restart-containers", true, "start restart-policy containers the engines gave up on because docker-cni was not up yet (boot order)")
 	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
+	if err := defaultsFromEnv(fs); err != nil {
+		return f, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -115,20 +131,12 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	return f, nil
 }
 
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	f, err := parseServe(args, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(f.logLevel, stderr)
+	log, err := newLogger(f.logLevel, f.logFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -153,23 +161,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// No request is in flight yet: every reservation left unfinished by
-	// the last run is undone now.
-	if n, err := dm.pools.Recover(ctx, 0); err != nil || n > 0 {
-		log.Warn("released reservations the last run left unfinished", "count", n, "err", err)
-	}
+	dm.recoverAtStart(ctx)
 	dm.nd.SetContainers(dm.engines.Watch(ctx, log, dm.nd.RecordContainer))
 	if f.reconcileEvery > 0 {
 		go dm.reconcileLoop(ctx, f.reconcileEvery)
 	}
-	stopAdmin, err := serveAdmin(filepath.Join(f.runDir, adminSocketName), store, log)
+	stopAdmin, err := serveAdmin(filepath.Join(f.runDir, adminSocketName), dm.adminHandler(ctx, store, f.socket))
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
+	stopMetrics, err := serveMetrics(f.metricsAddress, dm.metrics, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	log.Info("docker-cni serving", "version", version, "socket", f.socket, "cni_conf_dir", f.confDir,
 		"cni_bin_dir", f.binDir, "state_dir", f.stateDir, "cni_cache_dir", f.cacheDir)
-	return servePlugin(ctx, f.socket, server.New(dm.nd, dm.ipam, log), log)
+	return servePlugin(ctx, f.socket, server.New(dm.nd, dm.ipam, log, server.WithObserver(dm.metrics)), log)
 }
 
 func parsePools(s string) ([]netip.Prefix, error) {
@@ -195,28 +204,30 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	}
 	runner := cnirun.New(filepath.SplitList(f.binDir), f.cacheDir)
 	runner.Timeout = f.cniTimeout
+	m := metrics.New(store, version)
+	runner.Observer, runner.Log = m, log
 	dataDir := filepath.Join(f.stateDir, "ipam")
 	// Docker's addresses are reserved and released in process where the
 	// IPAM plugin is host-local: no exec on the container start path.
-	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools}, store, cnirun.HostLocal{Exec: runner}, log)
+	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools, Counter: m}, store, cnirun.HostLocal{Exec: runner}, log)
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
-		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.IPTables{}, Log: log})
+		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.New(), Log: log, Counter: m})
 	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
 	if err != nil {
 		return nil, err
 	}
 	return &daemon{nd: nd, ipam: ipamdriver.New(authority), pools: authority, engines: engines, log: log,
-		driverName: strings.TrimSuffix(filepath.Base(f.socket), ".sock"), restart: f.restartContainers}, nil
+		driverName: strings.TrimSuffix(filepath.Base(f.socket), ".sock"), restart: f.restartContainers, metrics: m}, nil
 }
 
 // serveAdmin serves the admin API on its own socket (0600) until the
 // returned stop is called.
-func serveAdmin(path string, store *state.Store, log *slog.Logger) (stop func(), err error) {
+func serveAdmin(path string, h http.Handler) (stop func(), err error) {
 	l, err := listenUnix(path, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	srv := &http.Server{Handler: admin.New(store, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	return func() {
 		srv.Close()
@@ -228,26 +239,32 @@ func serveAdmin(path string, store *state.Store, log *slog.Logger) (stop func(),
 // Endpoints stay as they are when it stops: containers keep their network,
 // and the next start picks up the state.
 func servePlugin(ctx context.Context, socket string, h http.Handler, log *slog.Logger) error {
-	l, err := listenUnix(socket, 0o660)
+	l, inherited, err := pluginListener(socket)
 	if err != nil {
 		return err
+	}
+	if inherited {
+		log.Info("serving the plugin socket systemd passed (socket activation)", "socket", socket)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	notify(log, sdReady)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", socket, err)
 	case <-ctx.Done():
 	}
+	notify(log, sdStopping)
 	log.Info("shutting down; live endpoints are kept")
 	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	os.Remove(socket)
+	if !inherited { // a passed socket is systemd's to remove
+		os.Remove(socket)
+	}
 	return err
 }
-
 
 // listenUnix listens on path, replacing a stale socket file but refusing to
 // steal one a live daemon still serves.

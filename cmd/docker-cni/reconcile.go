@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/ipamdriver"
+	"github.com/docker-cni/docker-cni/metrics"
+	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/server"
 )
@@ -21,7 +26,37 @@ type daemon struct {
 	log        *slog.Logger
 	driverName string
 	restart    bool
+	// metrics counts calls, plugin execs, passes and what they did; nil
+	// counts nothing.
+	metrics *metrics.Metrics
+	// passMu makes passes (the loop's and those asked for with `docker-cni
+	// gc`) run one at a time.
+	passMu sync.Mutex
 }
+
+// reconcileObserver counts reconcile passes and actions; package metrics
+// implements it.
+type reconcileObserver interface {
+	observe.Counter
+	Pass(trigger string, err error)
+}
+
+type nopReconcileObserver struct{ observe.Nop }
+
+func (nopReconcileObserver) Pass(string, error) {}
+
+func (dm *daemon) observer() reconcileObserver {
+	if dm.metrics == nil {
+		return nopReconcileObserver{}
+	}
+	return dm.metrics
+}
+
+// Triggers of a reconcile pass.
+const (
+	triggerLoop = "loop"
+	triggerGC   = "gc"
+)
 
 // reconcileMinAge keeps the reconciler off records still being made.
 const reconcileMinAge = pools.ClaimWindow
@@ -31,7 +66,7 @@ func (dm *daemon) reconcileLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		dm.reconcile(ctx)
+		dm.pass(ctx, triggerLoop)
 		select {
 		case <-ctx.Done():
 			return
@@ -40,32 +75,65 @@ func (dm *daemon) reconcileLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
+// gc runs a pass now, for the admin API's POST /v1/gc: after the pass in
+// progress, if any.
+func (dm *daemon) gc(ctx context.Context) error { return dm.pass(ctx, triggerGC) }
+
+// pass runs one reconcile pass, one at a time, and counts it.
+func (dm *daemon) pass(ctx context.Context, trigger string) error {
+	dm.passMu.Lock()
+	defer dm.passMu.Unlock()
+	err := dm.reconcile(ctx)
+	dm.observer().Pass(trigger, err)
+	return err
+}
+
+// recoverAtStart undoes every reservation the last run left unfinished; no
+// request is in flight yet.
+func (dm *daemon) recoverAtStart(ctx context.Context) {
+	n, err := dm.pools.Recover(ctx, 0)
+	dm.count(observe.ReservationUndone, n)
+	if err != nil || n > 0 {
+		dm.log.Warn("released reservations the last run left unfinished", "count", n, "err", err)
+	}
+}
+
+func (dm *daemon) count(kind string, n int) {
+	for range n {
+		dm.observer().Add(kind)
+	}
+}
+
 // reconcile brings docker-cni's state and the host in line with what the
 // engines have, and undoes what crashes left: firewall rules, networks and
 // endpoints Docker dropped while docker-cni was down, leftover teardowns,
 // unfinished reservations, interfaces, scratch netns and store entries no
-// record knows; then starts the containers the engines gave up on.
-func (dm *daemon) reconcile(ctx context.Context) {
+// record knows; then starts the containers the engines gave up on. Every
+// step runs whatever the others did; it returns what failed, each logged.
+func (dm *daemon) reconcile(ctx context.Context) error {
 	log := dm.log
-	if err := dm.nd.EnsureAll(ctx); err != nil {
-		log.Error("restore host firewall rules", "err", err)
+	var errs []error
+	step := func(what string, err error, attrs ...any) {
+		if err != nil {
+			log.Error(what, append(attrs, "err", err)...)
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
 	}
-	if err := dm.nd.Reconcile(ctx, dm.engines, reconcileMinAge); err != nil {
-		log.Error("reconcile with Docker", "hosts", dm.engines.Hosts(), "err", err)
+	step("restore host firewall rules", dm.nd.EnsureAll(ctx))
+	step("reconcile with Docker", dm.nd.Reconcile(ctx, dm.engines, reconcileMinAge), "hosts", dm.engines.Hosts())
+	n, err := dm.pools.Recover(ctx, server.HandlerTimeout+reconcileMinAge)
+	dm.count(observe.ReservationUndone, n)
+	step("release unfinished reservations", err)
+	step("sweep interfaces and scratch netns", dm.nd.Sweep(ctx))
+	step("sweep IPAM stores", dm.pools.SweepStores(ctx, server.HandlerTimeout+reconcileMinAge))
+	if dm.restart {
+		// An engine that does not answer is no failure of the pass: it
+		// keeps what it has, and is asked again next time.
+		n, err := dm.engines.RestartAbandoned(ctx, dm.driverName, log)
+		dm.count(observe.ContainerRestarted, n)
+		if err != nil {
+			log.Debug("start containers the engines gave up on", "started", n, "err", err)
+		}
 	}
-	if _, err := dm.pools.Recover(ctx, server.HandlerTimeout+reconcileMinAge); err != nil {
-		log.Error("release unfinished reservations", "err", err)
-	}
-	if err := dm.nd.Sweep(ctx); err != nil {
-		log.Error("sweep interfaces and scratch netns", "err", err)
-	}
-	if err := dm.pools.SweepStores(ctx, server.HandlerTimeout+reconcileMinAge); err != nil {
-		log.Error("sweep IPAM stores", "err", err)
-	}
-	if !dm.restart {
-		return
-	}
-	if n, err := dm.engines.RestartAbandoned(ctx, dm.driverName, log); err != nil {
-		log.Debug("start containers the engines gave up on", "started", n, "err", err)
-	}
+	return errors.Join(errs...)
 }
