@@ -158,7 +158,7 @@ type Attachment struct {
 	// SkipReclaim says DEL runs without the interface (no plugin of the
 	// chain needs it) instead of reclaiming it into a scratch netns.
 	SkipReclaim bool `json:",omitempty"`
-	Added     time.Time
+	Added       time.Time
 }
 
 // HostPort is one host port published by an endpoint's attachment: the unit

@@ -157,7 +157,7 @@ func TestObservability(t *testing.T) {
 		}
 		for series, want := range map[string]float64{
 			fmt.Sprintf(`docker_cni_endpoints{cni_network=%q,network=%q,state="joined"}`, cniName, short): 1,
-			fmt.Sprintf(`docker_cni_reservations{cni_network=%q,network=%q}`, cniName, short):            1,
+			fmt.Sprintf(`docker_cni_reservations{cni_network=%q,network=%q}`, cniName, short):             1,
 		} {
 			if v := metricValue(m, series); v != want {
 				t.Errorf("%s = %v, want %v", series, v, want)
