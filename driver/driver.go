@@ -192,22 +192,12 @@ func withEndpoint(ctx context.Context, ep *state.Endpoint) context.Context {
 
 // network loads a network record.
 func (d *Driver) network(id string) (*state.Network, error) {
-	var nw *state.Network
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		nw, err = tx.Network(id)
-		return err
-	})
-	return nw, err
+	return state.Read(d.store, func(tx *state.Tx) (*state.Network, error) { return tx.Network(id) })
 }
 
 // endpoint loads an endpoint record.
 func (d *Driver) endpoint(id string) (*state.Endpoint, error) {
-	var ep *state.Endpoint
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		ep, err = tx.Endpoint(id)
-		return err
-	})
-	return ep, err
+	return state.Read(d.store, func(tx *state.Tx) (*state.Endpoint, error) { return tx.Endpoint(id) })
 }
 
 // existingEndpoint loads an endpoint; a missing one is (nil, nil), since

@@ -104,11 +104,8 @@ func (d *Driver) removeForwarding(ctx context.Context, nw *state.Network) {
 // e.g. after a reboot or a dockerd restart that recreated the chain, a
 // changed conflist, or a restart with --docker-user-rules=false.
 func (d *Driver) EnsureAll(ctx context.Context) error {
-	var nws []*state.Network
-	if err := d.store.View(func(tx *state.Tx) (err error) {
-		nws, err = tx.Networks()
-		return err
-	}); err != nil {
+	nws, err := state.Read(d.store, (*state.Tx).Networks)
+	if err != nil {
 		return err
 	}
 	var errs []error

@@ -23,11 +23,8 @@ const (
 // no longer lists (their container was removed or stopped while docker-cni
 // was down): DEL, their addresses released, the record gone.
 func (d *Driver) reconcileEndpoints(ctx context.Context, nw *state.Network, listed map[string]bool, minAge time.Duration) error {
-	var eps []*state.Endpoint
-	if err := d.store.View(func(tx *state.Tx) (err error) {
-		eps, err = tx.EndpointsOf(nw.ID)
-		return err
-	}); err != nil {
+	eps, err := state.Read(d.store, func(tx *state.Tx) ([]*state.Endpoint, error) { return tx.EndpointsOf(nw.ID) })
+	if err != nil {
 		return err
 	}
 	var errs []error
@@ -90,11 +87,8 @@ func (d *Driver) leaveBehind(ctx context.Context, ep *state.Endpoint, cause erro
 // retryLeftovers retries the teardown of the endpoints left over whose
 // time has come.
 func (d *Driver) retryLeftovers(ctx context.Context) error {
-	var eps []*state.Endpoint
-	if err := d.store.View(func(tx *state.Tx) (err error) {
-		eps, err = tx.Endpoints()
-		return err
-	}); err != nil {
+	eps, err := state.Read(d.store, (*state.Tx).Endpoints)
+	if err != nil {
 		return err
 	}
 	for _, ep := range eps {
@@ -128,11 +122,8 @@ func (d *Driver) retryLeftover(ctx context.Context, id string) error {
 // deleted. One whose DEL fails does not block the rest, nor the network's
 // deletion: it is left over and retried.
 func (d *Driver) deleteEndpoints(ctx context.Context, nw *state.Network) error {
-	var eps []*state.Endpoint
-	if err := d.store.View(func(tx *state.Tx) (err error) {
-		eps, err = tx.EndpointsOf(nw.ID)
-		return err
-	}); err != nil {
+	eps, err := state.Read(d.store, func(tx *state.Tx) ([]*state.Endpoint, error) { return tx.EndpointsOf(nw.ID) })
+	if err != nil {
 		return err
 	}
 	var errs []error

@@ -45,11 +45,8 @@ func (d *Driver) Reconcile(ctx context.Context, engines NetworkChecker, minAge t
 // their pools, and in the networks an engine has, the endpoints it does not
 // list.
 func (d *Driver) reconcileNetworks(ctx context.Context, engines NetworkChecker, minAge time.Duration) error {
-	var nws []*state.Network
-	if err := d.store.View(func(tx *state.Tx) (err error) {
-		nws, err = tx.Networks()
-		return err
-	}); err != nil {
+	nws, err := state.Read(d.store, (*state.Tx).Networks)
+	if err != nil {
 		return err
 	}
 	var errs []error

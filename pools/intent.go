@@ -48,11 +48,8 @@ func (a *Authority) undo(ctx context.Context, in *state.Intent) {
 // at start, everything (no request is in flight); later, what no request
 // in flight can still finish.
 func (a *Authority) Recover(ctx context.Context, minAge time.Duration) (int, error) {
-	var ins []*state.Intent
-	if err := a.store.View(func(tx *state.Tx) (err error) {
-		ins, err = tx.Intents()
-		return err
-	}); err != nil {
+	ins, err := state.Read(a.store, (*state.Tx).Intents)
+	if err != nil {
 		return 0, err
 	}
 	n := 0
@@ -73,10 +70,5 @@ func (a *Authority) Recover(ctx context.Context, minAge time.Duration) (int, err
 }
 
 func (a *Authority) intent(id string) (*state.Intent, error) {
-	var in *state.Intent
-	err := a.store.View(func(tx *state.Tx) (err error) {
-		in, err = tx.Intent(id)
-		return err
-	})
-	return in, err
+	return state.Read(a.store, func(tx *state.Tx) (*state.Intent, error) { return tx.Intent(id) })
 }

@@ -82,10 +82,5 @@ func newNonce() string {
 
 // Pool returns a pool by ID.
 func (a *Authority) Pool(id string) (*state.Pool, error) {
-	var p *state.Pool
-	err := a.store.View(func(tx *state.Tx) (err error) {
-		p, err = tx.Pool(id)
-		return err
-	})
-	return p, err
+	return state.Read(a.store, func(tx *state.Tx) (*state.Pool, error) { return tx.Pool(id) })
 }

@@ -41,3 +41,14 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	}
 	return err
 }
+
+// Read runs f in a read-only transaction and returns what it read: the
+// one-line form of View for a single query.
+func Read[T any](s *Store, f func(*Tx) (T, error)) (T, error) {
+	var out T
+	err := s.View(func(tx *Tx) (err error) {
+		out, err = f(tx)
+		return err
+	})
+	return out, err
+}

@@ -10,14 +10,7 @@ import (
 // for tests that look at what handlers stored.
 type State struct{ S *state.Store }
 
-func view[T any](s *state.Store, f func(*state.Tx) (T, error)) (T, error) {
-	var out T
-	err := s.View(func(tx *state.Tx) (err error) {
-		out, err = f(tx)
-		return err
-	})
-	return out, err
-}
+func view[T any](s *state.Store, f func(*state.Tx) (T, error)) (T, error) { return state.Read(s, f) }
 
 func (s State) Network(id string) (*state.Network, error) {
 	return view(s.S, func(tx *state.Tx) (*state.Network, error) { return tx.Network(id) })
