@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -250,37 +249,6 @@ func (Ops) Reclaim(from, mac, to, name string, addrs []netip.Prefix) (bool, erro
 	return Reclaim(from, mac, to, name, addrs)
 }
 
-// DefaultRoutes reports whether the netns at nsPath has an IPv4 and an IPv6
-// default route.
-func DefaultRoutes(nsPath string) (v4, v6 bool, err error) {
-	err = withHandle(nsPath, func(h *netlink.Handle) error {
-		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-			routes, err := h.RouteList(nil, fam)
-			if err != nil {
-				return err
-			}
-			for _, r := range routes {
-				if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
-					if fam == netlink.FAMILY_V4 {
-						v4 = true
-					} else {
-						v6 = true
-					}
-				}
-			}
-		}
-		return nil
-	})
-	return v4, v6, err
-}
-
-func isZeroMask(m net.IPMask) bool {
-	ones, _ := m.Size()
-	return ones == 0
-}
-
-func (Ops) DefaultRoutes(p string) (bool, bool, error) { return DefaultRoutes(p) }
-
 // HostPortFree checks a port choice of translate.PlanPorts.
 func (Ops) HostPortFree(k translate.PortKey) bool { return HostPortFree(k.Proto, k.HostIP, k.Port) }
 
@@ -308,103 +276,3 @@ func HostPortFree(proto, hostIP string, port int) bool {
 		return true
 	}
 }
-
-// OnLinkRoutes lists the destinations of the routes without a gateway (the
-// kernel's connected routes among them) on link ifName in the netns at
-// nsPath: what the link reaches directly.
-func OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	err := withHandle(nsPath, func(h *netlink.Handle) error {
-		link, err := h.LinkByName(ifName)
-		if err != nil {
-			return fmt.Errorf("find %s in %s: %w", ifName, nsPath, err)
-		}
-		routes, err := h.RouteList(link, netlink.FAMILY_ALL)
-		if err != nil {
-			return err
-		}
-		for _, r := range routes {
-			if r.Dst == nil || r.Gw != nil || len(r.MultiPath) > 0 {
-				continue
-			}
-			if p, ok := prefixOf(r.Dst); ok {
-				out = append(out, p)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a.Unmap(), ones).Masked(), true
-}
-
-func (Ops) OnLinkRoutes(p, ifName string) ([]netip.Prefix, error) { return OnLinkRoutes(p, ifName) }
-
-// HostLinks lists the names of the host netns's links that start with
-// prefix.
-func HostLinks(prefix string) ([]string, error) {
-	links, err := netlink.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list host links: %w", err)
-	}
-	var out []string
-	for _, l := range links {
-		if name := l.Attrs().Name; strings.HasPrefix(name, prefix) {
-			out = append(out, name)
-		}
-	}
-	return out, nil
-}
-
-// Entries lists the names in dir (a dir of scratch netns); a missing dir
-// has none.
-func Entries(dir string) ([]string, error) {
-	es, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range es {
-		out = append(out, e.Name())
-	}
-	return out, nil
-}
-
-func (Ops) HostLinks(prefix string) ([]string, error) { return HostLinks(prefix) }
-func (Ops) Entries(dir string) ([]string, error)      { return Entries(dir) }
-
-// BridgePorts lists the names of the host links attached to bridge (none
-// when it does not exist).
-func BridgePorts(bridge string) ([]string, error) {
-	br, err := netlink.LinkByName(bridge)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("find bridge %s: %w", bridge, err)
-	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list host links: %w", err)
-	}
-	var out []string
-	for _, l := range links {
-		if l.Attrs().MasterIndex == br.Attrs().Index {
-			out = append(out, l.Attrs().Name)
-		}
-	}
-	return out, nil
-}
-
-func (Ops) BridgePorts(bridge string) ([]string, error) { return BridgePorts(bridge) }
