@@ -73,72 +73,16 @@ func New(c Config) http.Handler {
 	get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	get("/readyz", func(w http.ResponseWriter, req *http.Request) {
-		if err := c.ready(req.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	get("/readyz", c.readyz)
 	if c.Metrics != nil {
 		r.Methods(http.MethodGet, http.MethodHead).Path("/metrics").Handler(c.Metrics)
 	}
 	get("/v1/version", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, VersionInfo{Version: c.Version})
 	})
-	get("/v1/endpoints/{id}", func(w http.ResponseWriter, req *http.Request) {
-		id := mux.Vars(req)["id"]
-		var v EndpointView
-		err := c.Store.View(func(tx *state.Tx) (err error) {
-			v, err = Endpoint(tx, id)
-			return err
-		})
-		switch {
-		case errors.Is(err, ErrNotFound):
-			writeError(w, http.StatusNotFound, err)
-		case errors.Is(err, ErrAmbiguous):
-			writeError(w, http.StatusConflict, err)
-		case err != nil:
-			c.Log.ErrorContext(req.Context(), "admin: read endpoint", "endpoint", id, "err", err)
-			writeError(w, http.StatusInternalServerError, err)
-		default:
-			writeJSON(w, http.StatusOK, v)
-		}
-	})
-	get("/v1/{table}", func(w http.ResponseWriter, req *http.Request) {
-		name := mux.Vars(req)["table"]
-		list, ok := Tables[name]
-		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Errorf("no table %q", name))
-			return
-		}
-		var out any
-		if err := c.Store.View(func(tx *state.Tx) (err error) {
-			out, err = list(tx)
-			return err
-		}); err != nil {
-			c.Log.ErrorContext(req.Context(), "admin: list state", "table", name, "err", err)
-			writeError(w, http.StatusInternalServerError, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
-	r.Methods(http.MethodPost).Path("/v1/gc").HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if c.GC == nil {
-			writeError(w, http.StatusNotImplemented, errors.New("this daemon cannot run a reconcile pass on request"))
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), gcTimeout)
-		defer cancel()
-		start := time.Now()
-		c.Log.InfoContext(ctx, "reconcile pass requested over the admin API")
-		err := c.GC(ctx)
-		rep := GCReport{Took: time.Since(start)}
-		for _, e := range unjoin(err) {
-			rep.Errors = append(rep.Errors, e.Error())
-		}
-		writeJSON(w, http.StatusOK, rep)
-	})
+	get("/v1/endpoints/{id}", c.endpoint)
+	get("/v1/{table}", c.table)
+	r.Methods(http.MethodPost).Path("/v1/gc").HandlerFunc(c.gc)
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed", req.Method, req.URL.Path))
 	})
@@ -146,6 +90,66 @@ func New(c Config) http.Handler {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such admin API path %s", req.URL.Path))
 	})
 	return r
+}
+
+func (c Config) readyz(w http.ResponseWriter, req *http.Request) {
+	if err := c.ready(req.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// endpoint answers one endpoint by ID or unique prefix.
+func (c Config) endpoint(w http.ResponseWriter, req *http.Request) {
+	id := mux.Vars(req)["id"]
+	v, err := state.Read(c.Store, func(tx *state.Tx) (EndpointView, error) { return Endpoint(tx, id) })
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case errors.Is(err, ErrAmbiguous):
+		writeError(w, http.StatusConflict, err)
+	case err != nil:
+		c.Log.ErrorContext(req.Context(), "admin: read endpoint", "endpoint", id, "err", err)
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// table answers the view of one state table.
+func (c Config) table(w http.ResponseWriter, req *http.Request) {
+	name := mux.Vars(req)["table"]
+	list, ok := Tables[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no table %q", name))
+		return
+	}
+	out, err := state.Read(c.Store, list)
+	if err != nil {
+		c.Log.ErrorContext(req.Context(), "admin: list state", "table", name, "err", err)
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// gc runs a reconcile pass now and reports what failed.
+func (c Config) gc(w http.ResponseWriter, req *http.Request) {
+	if c.GC == nil {
+		writeError(w, http.StatusNotImplemented, errors.New("this daemon cannot run a reconcile pass on request"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), gcTimeout)
+	defer cancel()
+	start := time.Now()
+	c.Log.InfoContext(ctx, "reconcile pass requested over the admin API")
+	err := c.GC(ctx)
+	rep := GCReport{Took: time.Since(start)}
+	for _, e := range unjoin(err) {
+		rep.Errors = append(rep.Errors, e.Error())
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // ready checks the daemon's own readiness, then that the state reads.
