@@ -140,6 +140,22 @@ func New(nd NetworkDriver, id IPAMDriver, log *slog.Logger, opts ...Option) http
 // without crashing the daemon. Every call is reported to the observer, and
 // its log lines (the driver's too, where logged with the request's
 // context) carry the method and the request's network and endpoint.
+// decode reads a request body into a new Req; an empty body is the zero
+// request (Docker sends none for some calls).
+func decode[Req any](w http.ResponseWriter, hr *http.Request) (*Req, []byte, error) {
+	req := new(Req)
+	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, maxBody))
+	if err != nil {
+		return nil, body, fmt.Errorf("read request: %w", err)
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, req); err != nil {
+			return nil, body, fmt.Errorf("decode request: %w", err)
+		}
+	}
+	return req, body, nil
+}
+
 func route[Req, Resp any](r *mux.Router, f *front, path string, fn func(context.Context, *Req) (Resp, error)) {
 	method := path[1:]
 	r.Methods(http.MethodPost).Path(path).HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
@@ -155,20 +171,12 @@ func route[Req, Resp any](r *mux.Router, f *front, path string, fn func(context.
 			}
 			f.obs.Served(method, result, time.Since(start), clock.Total())
 		}()
-		req := new(Req)
-		body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, maxBody))
+		req, body, err := decode[Req](w, hr)
 		if err != nil {
 			result = ResultBadRequest
-			writeErr(w, http.StatusBadRequest, fmt.Errorf("read request: %w", err))
+			rlog.WarnContext(ctx, "bad request", "err", err)
+			writeErr(w, http.StatusBadRequest, err)
 			return
-		}
-		if len(bytes.TrimSpace(body)) > 0 {
-			if err := json.Unmarshal(body, req); err != nil {
-				result = ResultBadRequest
-				rlog.WarnContext(ctx, "bad request", "err", err)
-				writeErr(w, http.StatusBadRequest, fmt.Errorf("decode request: %w", err))
-				return
-			}
 		}
 		about := requestAttrs(req)
 		attrs = append(attrs, about...)
