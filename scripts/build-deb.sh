@@ -10,7 +10,8 @@
 #
 # The build is reproducible: owners root:root, fixed modes, every mtime and the
 # ar/tar timestamps set to SOURCE_DATE_EPOCH (default: the commit time), the
-# version from the commit (0.0~git<date>.<hash>, or DEB_VERSION).
+# version from the commit (0.0~git<date>.<hash>, +dirty with changes not
+# committed; or DEB_VERSION).
 #
 # Environment: DEB_VERSION, DEB_ARCH (dpkg --print-architecture),
 #   DEB_MAINTAINER, SOURCE_DATE_EPOCH.
@@ -27,6 +28,8 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%
 if [ -z "${DEB_VERSION:-}" ]; then
 	hash=$(git -C "$repo" rev-parse --short=7 HEAD 2>/dev/null || echo unknown)
 	DEB_VERSION=0.0~git$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d).$hash
+	# Changes not committed: a later version than the commit's own package.
+	git -C "$repo" diff --quiet HEAD 2>/dev/null || DEB_VERSION=$DEB_VERSION+dirty
 fi
 arch=${DEB_ARCH:-$(dpkg --print-architecture)}
 maintainer=${DEB_MAINTAINER:-docker-cni developers <docker-cni@localhost>}
