@@ -38,7 +38,7 @@ type Namespaces interface {
 	Create(path string) error
 	Remove(path string) error
 	LinkNames(nsPath string) ([]string, error)
-	MoveToHost(nsPath, ifName, newName string) error
+	MoveToHost(nsPath, ifName, newName, alias string) error
 	DeleteHostLink(name string) error
 	HostLinkExists(name string) bool
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
@@ -46,9 +46,9 @@ type Namespaces interface {
 	// OnLinkRoutes lists the destinations of the routes without gateway
 	// on a link.
 	OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error)
-	// HostLinks lists the host's links whose names start with prefix;
-	// Entries the names in a dir of netns.
-	HostLinks(prefix string) ([]string, error)
+	// HostLinks lists the host's links whose names start with prefix and
+	// that carry alias; Entries the names in a dir of netns.
+	HostLinks(prefix, alias string) ([]string, error)
 	// BridgePorts lists the interfaces attached to a host bridge.
 	BridgePorts(bridge string) ([]string, error)
 	Entries(dir string) ([]string, error)
@@ -106,6 +106,9 @@ type Config struct {
 	// DockerUserRules, when set, makes docker-cni accept traffic of bound
 	// networks without a firewall plugin in dockerd's DOCKER-USER chain.
 	DockerUserRules bool
+	// Instance is this docker-cni's ID (state.Store.Instance): the host
+	// interfaces it hands over carry it, and it sweeps only those.
+	Instance string
 }
 
 // Driver is the network driver.
@@ -174,6 +177,9 @@ func (d *Driver) DiscoverNew(ctx context.Context, _ *network.DiscoveryNotificati
 func (d *Driver) DiscoverDelete(ctx context.Context, _ *network.DiscoveryNotification) (*struct{}, error) {
 	return nil, nil
 }
+
+// linkAlias marks the host interfaces this instance hands over.
+func (d *Driver) linkAlias() string { return "docker-cni " + d.cfg.Instance }
 
 // counterOr is c, or a counter that counts nothing.
 func counterOr(c observe.Counter) observe.Counter {

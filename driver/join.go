@@ -174,7 +174,7 @@ func (d *Driver) handOver(plan translate.JoinPlan) ([]netip.Prefix, error) {
 	if err := d.ns.DeleteHostLink(plan.HostIfName); err != nil {
 		return nil, err
 	}
-	if err := d.ns.MoveToHost(plan.NetNS, plan.IfName, plan.HostIfName); err != nil {
+	if err := d.ns.MoveToHost(plan.NetNS, plan.IfName, plan.HostIfName, d.linkAlias()); err != nil {
 		return nil, err
 	}
 	return translate.OffLinkSubnets(plan, onLink), nil

@@ -99,13 +99,17 @@ func TestDeleteNetworkLeavesFailingEndpointBehind(t *testing.T) {
 }
 
 // TestSweep: interfaces and scratch netns no endpoint record knows (a crash
-// left them) are removed; those of known endpoints and the IPAM netns stay.
+// left them) are removed; those of known endpoints, another instance's
+// interfaces and the IPAM netns stay.
 func TestSweep(t *testing.T) {
 	e := newEnv(t)
 	e.boundEndpoint()
 	e.mustJoin(netID(1), epID(1), filepath.Join(e.dir, "no-netns-yet"))
 	known, strayLink := translate.HostIfName(epID(1)), translate.HostIfName(epID(9))
-	e.ns.AddLink(testutil.HostNetNS, testutil.Link{Name: strayLink})
+	alias := e.d.linkAlias()
+	otherInstance := translate.HostIfName(id("e2", 1))
+	e.ns.AddLink(testutil.HostNetNS, testutil.Link{Name: strayLink, Alias: alias})
+	e.ns.AddLink(testutil.HostNetNS, testutil.Link{Name: otherInstance, Alias: "docker-cni 0ther123"})
 	stray := filepath.Join(e.scratchDir, translate.ShortID(epID(9)))
 	ipamNS := filepath.Join(e.scratchDir, ScratchIPAM)
 	e.ns.AddNetNS(stray)
@@ -113,9 +117,12 @@ func TestSweep(t *testing.T) {
 	if err := e.d.Sweep(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	links, _ := e.ns.HostLinks("dcni")
+	links, _ := e.ns.HostLinks("dcni", alias)
 	if !slices.Equal(links, []string{known}) {
-		t.Errorf("host dcni links after the sweep = %v, want only %s", links, known)
+		t.Errorf("this instance's dcni links after the sweep = %v, want only %s", links, known)
+	}
+	if others, _ := e.ns.HostLinks("dcni", "docker-cni 0ther123"); !slices.Equal(others, []string{otherInstance}) {
+		t.Errorf("another instance's link was swept: %v", others)
 	}
 	if e.ns.Exists(stray) || !e.ns.Exists(ipamNS) || !e.ns.Exists(filepath.Join(e.scratchDir, translate.ShortID(epID(1)))) {
 		t.Errorf("scratch netns after the sweep: stray %v, ipam %v", e.ns.Exists(stray), e.ns.Exists(ipamNS))

@@ -14,16 +14,17 @@ import (
 // host while libnetwork takes them over (translate.HostIfName).
 const hostIfPrefix = "dcni"
 
-// Sweep removes what no record knows: docker-cni's host interfaces
-// (dcni*) and scratch netns whose endpoint is gone, as a crash can leave
-// them. Everything an endpoint record names is kept (a Join in flight has
-// its record before it makes either).
+// Sweep removes what no record knows: this instance's host interfaces
+// (dcni*, marked with its alias: another instance's are not its to touch)
+// and scratch netns (in its own run dir) whose endpoint is gone, as a crash
+// can leave them. Everything an endpoint record names is kept (a Join in
+// flight has its record before it makes either).
 func (d *Driver) Sweep(ctx context.Context) error {
 	known, err := d.knownEndpoints()
 	if err != nil {
 		return err
 	}
-	links, err := d.ns.HostLinks(hostIfPrefix)
+	links, err := d.ns.HostLinks(hostIfPrefix, d.linkAlias())
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ const undoTimeout = 30 * time.Second
 // reserved in pool's IPAM store.
 func (a *Authority) intend(pool *state.Pool) (*state.Intent, error) {
 	in := &state.Intent{
-		ID: "docker-" + newNonce() + newNonce() + newNonce(), Kind: state.IntentReserve, PoolID: pool.ID,
+		ID: a.ownerPrefix() + newNonce() + newNonce() + newNonce(), Kind: state.IntentReserve, PoolID: pool.ID,
 		IfName: reservationIfName, IPAMType: pool.IPAMType, IPAMConf: pool.IPAMConf, Created: a.now(),
 	}
 	if err := a.store.Update(func(tx *state.Tx) error { return tx.PutIntent(in) }); err != nil {

@@ -39,6 +39,9 @@ type Config struct {
 	DefaultPools []netip.Prefix
 	// Counter counts sweeps of store entries (nil: none).
 	Counter observe.Counter
+	// Instance is this docker-cni's ID (state.Store.Instance): the owner
+	// IDs of its reservations carry it, and it sweeps only those.
+	Instance string
 }
 
 // Runner runs one plugin on its own; package cnirun implements it.
@@ -73,6 +76,14 @@ func (a *Authority) SetClock(now func() time.Time) { a.now = now }
 // reservationIfName is the interface name reservations are made under in the
 // IPAM store; the owner ID is what identifies them.
 const reservationIfName = "eth0"
+
+// ownerPrefix starts the owner IDs of this instance's reservations.
+func (a *Authority) ownerPrefix() string {
+	if a.cfg.Instance == "" {
+		return OwnerPrefix
+	}
+	return OwnerPrefix + a.cfg.Instance + "-"
+}
 
 func newNonce() string {
 	b := make([]byte, 4)

@@ -279,3 +279,40 @@ func TestSweepStores(t *testing.T) {
 		t.Errorf("releases = %+v, want only docker-lost's", dels)
 	}
 }
+
+// TestSweepStoresOwnInstanceOnly: another docker-cni instance's entries in
+// a store both bind to are not swept.
+func TestSweepStoresOwnInstanceOnly(t *testing.T) {
+	e := newEnv(t)
+	data := filepath.Join(e.dir, "networks")
+	e.write(filepath.Join(e.confDir, "10-shared.conflist"), `{"name":"shared","cniVersion":"1.0.0","plugins":[
+		{"type":"bridge","ipam":{"type":"host-local","dataDir":"`+data+`","ranges":[[{"subnet":"10.88.0.0/24"}]]}}]}`)
+	e.auth = pools.New(pools.Config{ConfDir: e.confDir, DataDir: filepath.Join(e.dir, "ipam"), Instance: "aaaa1111"}, e.st.S, e.cni, slog.New(slog.NewTextHandler(&e.log, nil)))
+	p := e.bound("shared", "")
+	if a, err := e.reserve(p.ID, ""); err != nil || !strings.HasPrefix(e.reservations(t)[0].OwnerID, "docker-aaaa1111-") {
+		t.Fatalf("Reserve = %v, %v; owner %v", a, err, e.reservations(t))
+	}
+	store := filepath.Join(data, "shared")
+	os.MkdirAll(store, 0o755)
+	e.write(filepath.Join(store, "10.88.0.7"), "docker-aaaa1111-lost\neth0")
+	e.write(filepath.Join(store, "10.88.0.8"), "docker-bbbb2222-theirs\neth0")
+	old := time.Now().Add(-time.Hour)
+	for _, n := range []string{"10.88.0.7", "10.88.0.8"} {
+		os.Chtimes(filepath.Join(store, n), old, old)
+	}
+	e.cni.ResetCalls()
+	if err := e.auth.SweepStores(e.ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if dels := e.cni.Calls(testutil.OpPluginDel); len(dels) != 1 || dels[0].Args.ContainerID != "docker-aaaa1111-lost" {
+		t.Errorf("releases = %+v, want only this instance's lost entry", dels)
+	}
+}
+
+func (e *env) reservations(t *testing.T) []*state.Reservation {
+	rs, err := e.st.Reservations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}

@@ -20,8 +20,9 @@ import (
 const OwnerPrefix = "docker-"
 
 // SweepStores releases the addresses held in host-local stores of
-// docker-cni's pools under a docker-cni owner that no reservation and no
-// intent knows (a crash of a release before intents were recorded, a state
+// docker-cni's pools under this instance's owner IDs that no reservation
+// and no intent knows (another instance's entries, in a store both bind
+// to, are not its to touch) (a crash of a release before intents were recorded, a state
 // dir restored from a backup). Reservation files younger than minAge are
 // left alone: their reservation may be in flight.
 func (a *Authority) SweepStores(ctx context.Context, minAge time.Duration) error {
@@ -79,7 +80,7 @@ func (a *Authority) sweepStore(ctx context.Context, p *state.Pool, dir string, o
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		owner, ifName := translate.HostLocalOwner(b)
-		if err != nil || !strings.HasPrefix(owner, OwnerPrefix) || owners[owner] {
+		if err != nil || !strings.HasPrefix(owner, a.ownerPrefix()) || owners[owner] {
 			continue
 		}
 		if ifName == "" {

@@ -11,15 +11,15 @@ import (
 )
 
 // HostLinks lists the names of the host netns's links that start with
-// prefix.
-func HostLinks(prefix string) ([]string, error) {
+// prefix and carry alias.
+func HostLinks(prefix, alias string) ([]string, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list host links: %w", err)
 	}
 	var out []string
 	for _, l := range links {
-		if name := l.Attrs().Name; strings.HasPrefix(name, prefix) {
+		if name := l.Attrs().Name; strings.HasPrefix(name, prefix) && l.Attrs().Alias == alias {
 			out = append(out, name)
 		}
 	}
@@ -43,7 +43,7 @@ func Entries(dir string) ([]string, error) {
 	return out, nil
 }
 
-func (Ops) HostLinks(prefix string) ([]string, error) { return HostLinks(prefix) }
+func (Ops) HostLinks(prefix, alias string) ([]string, error) { return HostLinks(prefix, alias) }
 func (Ops) Entries(dir string) ([]string, error)      { return Entries(dir) }
 
 // BridgePorts lists the names of the host links attached to bridge (none

@@ -123,10 +123,11 @@ func LinkNames(nsPath string) ([]string, error) {
 	return names, err
 }
 
-// MoveToHost renames link ifName of the netns at nsPath to newName and moves
-// it into the host netns (the daemon's), where libnetwork will pick it up.
-// Moving drops the link's addresses and routes.
-func MoveToHost(nsPath, ifName, newName string) error {
+// MoveToHost renames link ifName of the netns at nsPath to newName, marks
+// it with alias (the link keeps it wherever it moves), and moves it into
+// the host netns (the daemon's), where libnetwork will pick it up. Moving
+// drops the link's addresses and routes.
+func MoveToHost(nsPath, ifName, newName, alias string) error {
 	host, err := netns.GetFromPid(os.Getpid())
 	if err != nil {
 		return fmt.Errorf("open host netns: %w", err)
@@ -142,6 +143,9 @@ func MoveToHost(nsPath, ifName, newName string) error {
 		}
 		if err := h.LinkSetName(link, newName); err != nil {
 			return fmt.Errorf("rename %s to %s: %w", ifName, newName, err)
+		}
+		if err := h.LinkSetAlias(link, alias); err != nil {
+			return fmt.Errorf("mark %s: %w", newName, err)
 		}
 		if err := h.LinkSetNsFd(link, int(host)); err != nil {
 			return fmt.Errorf("move %s to the host netns: %w", newName, err)
@@ -242,7 +246,7 @@ func (Ops) IsNetNS(p string) bool                { return IsNetNS(p) }
 func (Ops) Create(p string) error                { return Create(p) }
 func (Ops) Remove(p string) error                { return Remove(p) }
 func (Ops) LinkNames(p string) ([]string, error) { return LinkNames(p) }
-func (Ops) MoveToHost(p, i, n string) error      { return MoveToHost(p, i, n) }
+func (Ops) MoveToHost(p, i, n, a string) error   { return MoveToHost(p, i, n, a) }
 func (Ops) DeleteHostLink(n string) error        { return DeleteHostLink(n) }
 func (Ops) HostLinkExists(n string) bool         { return HostLinkExists(n) }
 func (Ops) Reclaim(from, mac, to, name string, addrs []netip.Prefix) (bool, error) {

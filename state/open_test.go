@@ -188,3 +188,30 @@ func churn(s *state.Store, w, i int) error {
 		return errors.Join(tx.DeleteEndpoint(id), tx.DeleteReservation("p", addr))
 	})
 }
+
+func TestInstance(t *testing.T) {
+	dir := t.TempDir()
+	s, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Instance()
+	if err != nil || len(a) != 8 {
+		t.Fatalf("Instance = %q, %v", a, err)
+	}
+	if b, _ := s.Instance(); b != a {
+		t.Errorf("Instance changed: %q then %q", a, b)
+	}
+	s.Close()
+	s, err = state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c, _ := s.Instance(); c != a {
+		t.Errorf("Instance after reopening = %q, want %q", c, a)
+	}
+	if m, _ := state.NewMemory().Instance(); m == "" || m == a {
+		t.Errorf("memory store instance %q", m)
+	}
+}

@@ -1,6 +1,10 @@
 package state
 
-import "fmt"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+)
 
 // The meta bucket holds the schema version, as decimal text, under
 // schemaKey; a database without it is new.
@@ -20,4 +24,29 @@ func checkSchema(tx *Tx, path string) error {
 		return fmt.Errorf("state database %s has schema version %q, this docker-cni knows %s", path, v, schemaVersion)
 	}
 	return nil
+}
+
+// instanceKey holds the daemon instance's ID in the meta bucket.
+const instanceKey = "instance"
+
+// Instance is the ID of the docker-cni instance this state belongs to,
+// made at first use and kept: what the instance marks as its own outside
+// its state (host interfaces, owner IDs in CNI IPAM stores) carries it, so
+// that two instances on one node (one per engine, as managed plugins run)
+// never sweep each other's.
+func (s *Store) Instance() (string, error) {
+	var id string
+	err := s.Update(func(tx *Tx) error {
+		if v := tx.kv.get(bucketMeta, instanceKey); v != nil {
+			id = string(v)
+			return nil
+		}
+		b := make([]byte, 4)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(b)
+		return tx.kv.put(bucketMeta, instanceKey, []byte(id))
+	})
+	return id, err
 }

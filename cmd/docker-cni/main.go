@@ -209,8 +209,13 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	dataDir := filepath.Join(f.stateDir, "ipam")
 	// Docker's addresses are reserved and released in process where the
 	// IPAM plugin is host-local: no exec on the container start path.
-	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools, Counter: m}, store, cnirun.HostLocal{Exec: runner}, log)
-	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace},
+	instance, err := store.Instance()
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools, Counter: m, Instance: instance},
+		store, cnirun.HostLocal{Exec: runner}, log)
+	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace, Instance: instance},
 		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.New(), Log: log, Counter: m})
 	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
 	if err != nil {

@@ -19,6 +19,7 @@ const HostNetNS = "/proc/self/ns/net"
 // Link is a network interface in the namespace model.
 type Link struct {
 	Name  string
+	Alias string
 	MAC   string
 	Addrs []netip.Prefix
 	// DefaultV4 and DefaultV6 say the link carries the netns's default
@@ -250,7 +251,7 @@ func (n *Namespaces) LinkNames(nsPath string) ([]string, error) {
 	return names, nil
 }
 
-func (n *Namespaces) MoveToHost(nsPath, ifName, newName string) error {
+func (n *Namespaces) MoveToHost(nsPath, ifName, newName, alias string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.record("MoveToHost", nsPath, ifName, newName); err != nil {
@@ -270,7 +271,7 @@ func (n *Namespaces) MoveToHost(nsPath, ifName, newName string) error {
 	}
 	l := src.links[i]
 	src.links = slices.Delete(src.links, i, i+1)
-	l.Name, l.Addrs, l.DefaultV4, l.DefaultV6 = newName, nil, false, false
+	l.Name, l.Alias, l.Addrs, l.DefaultV4, l.DefaultV6 = newName, alias, nil, false, false
 	host.links = append(host.links, l)
 	return nil
 }
@@ -366,13 +367,14 @@ func (n *Namespaces) OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error)
 	return out, nil
 }
 
-// HostLinks lists the host links whose names start with prefix.
-func (n *Namespaces) HostLinks(prefix string) ([]string, error) {
+// HostLinks lists the host links whose names start with prefix and carry
+// alias.
+func (n *Namespaces) HostLinks(prefix, alias string) ([]string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []string
 	for _, l := range n.netns[HostNetNS].links {
-		if strings.HasPrefix(l.Name, prefix) {
+		if strings.HasPrefix(l.Name, prefix) && l.Alias == alias {
 			out = append(out, l.Name)
 		}
 	}

@@ -69,7 +69,7 @@ func TestNamespacesModel(t *testing.T) {
 	if err := n.addChainLink("/s", Link{Name: "eth0", MAC: "02:00:00:00:00:01"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.MoveToHost("/s", "eth0", "dcni1"); err != nil {
+	if err := n.MoveToHost("/s", "eth0", "dcni1", "docker-cni test"); err != nil {
 		t.Fatal(err)
 	}
 	found, err := n.Reclaim(HostNetNS, "02:00:00:00:00:01", "/s", "eth0", nil)
