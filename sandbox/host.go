@@ -44,7 +44,7 @@ func Entries(dir string) ([]string, error) {
 }
 
 func (Ops) HostLinks(prefix, alias string) ([]string, error) { return HostLinks(prefix, alias) }
-func (Ops) Entries(dir string) ([]string, error)      { return Entries(dir) }
+func (Ops) Entries(dir string) ([]string, error)             { return Entries(dir) }
 
 // BridgePorts lists the names of the host links attached to bridge (none
 // when it does not exist).

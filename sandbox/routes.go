@@ -76,4 +76,3 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 }
 
 func (Ops) OnLinkRoutes(p, ifName string) ([]netip.Prefix, error) { return OnLinkRoutes(p, ifName) }
-
