@@ -41,6 +41,10 @@ type Namespaces interface {
 	MoveToHost(nsPath, ifName, newName, alias string) error
 	DeleteHostLink(name string) error
 	HostLinkExists(name string) bool
+	// HostLinkIndex is the index of a host link (0: none);
+	// DeleteHostLinkIndex deletes it if that index still has that name.
+	HostLinkIndex(name string) int
+	DeleteHostLinkIndex(name string, index int) error
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
 	DefaultRoutes(nsPath string) (v4, v6 bool, err error)
 	// OnLinkRoutes lists the destinations of the routes without gateway
@@ -126,6 +130,7 @@ type Driver struct {
 	now   func() time.Time
 	locks keyedMutex
 	count observe.Counter
+	later func(func())
 	// pubMu serialises host port choice across endpoints.
 	pubMu sync.Mutex
 }
@@ -141,12 +146,16 @@ type Deps struct {
 	Log *slog.Logger
 	// Counter counts reconcile actions (nil: none).
 	Counter observe.Counter
+	// Later runs teardown work that need not hold up Docker's call (the
+	// kernel takes tens of milliseconds to delete a veth pair); nil runs it
+	// at once. What it does not finish (a crash) Sweep does.
+	Later func(func())
 }
 
 // New returns a network driver.
 func New(cfg Config, deps Deps) *Driver {
 	return &Driver{cfg: cfg, store: deps.Store, pools: deps.Pools, cni: deps.CNI, ns: deps.NS, fw: deps.FW, log: deps.Log, now: time.Now,
-		conf: &cniconf.Cached{Dir: cfg.ConfDir}, count: counterOr(deps.Counter)}
+		conf: &cniconf.Cached{Dir: cfg.ConfDir}, count: counterOr(deps.Counter), later: deps.Later}
 }
 
 // SetContainers gives the driver the engines' container cache.
@@ -176,6 +185,29 @@ func (d *Driver) DiscoverNew(ctx context.Context, _ *network.DiscoveryNotificati
 // need none.
 func (d *Driver) DiscoverDelete(ctx context.Context, _ *network.DiscoveryNotification) (*struct{}, error) {
 	return nil, nil
+}
+
+// deleteHostLinkLater deletes a host interface docker-cni handed over,
+// through Later: nothing waits on it, and a crash leaves it to Sweep (it
+// carries the instance's alias, and no record names it any more).
+// The link is named now and deleted by its index later, so that a link a
+// retried Join makes under the same name meanwhile is never touched.
+func (d *Driver) deleteHostLinkLater(ctx context.Context, name string) {
+	if d.later == nil {
+		if err := d.ns.DeleteHostLink(name); err != nil {
+			d.log.WarnContext(ctx, "delete handed-over interface; the sweep retries", "link", name, "err", err)
+		}
+		return
+	}
+	index := d.ns.HostLinkIndex(name)
+	if index == 0 {
+		return
+	}
+	d.later(func() {
+		if err := d.ns.DeleteHostLinkIndex(name, index); err != nil {
+			d.log.WarnContext(ctx, "delete handed-over interface; the sweep retries", "link", name, "err", err)
+		}
+	})
 }
 
 // linkAlias marks the host interfaces this instance hands over.

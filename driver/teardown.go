@@ -36,9 +36,10 @@ func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{
 func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 	att := ep.Attachment
 	if att == nil {
-		// libnetwork may have moved a move-mode interface back to the host
-		// after Leave; it is ours to remove.
-		return d.ns.DeleteHostLink(translate.HostIfName(ep.ID))
+		// libnetwork may have moved the interface back to the host after
+		// Leave; it is ours to remove.
+		d.deleteHostLinkLater(ctx, translate.HostIfName(ep.ID))
+		return nil
 	}
 	if err := d.unpublish(ctx, ep); err != nil {
 		return err
@@ -50,8 +51,8 @@ func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 	if err := d.cni.Del(ctx, att.Conflist, rt); err != nil {
 		return fmt.Errorf("cni DEL: %w", err)
 	}
-	if err := d.ns.DeleteHostLink(att.HostIfName); err != nil {
-		return err
+	if att.HostIfName != "" {
+		d.deleteHostLinkLater(ctx, att.HostIfName)
 	}
 	if err := d.ns.Remove(att.ScratchNS); err != nil {
 		return err

@@ -26,6 +26,31 @@ func HostLinks(prefix, alias string) ([]string, error) {
 	return out, nil
 }
 
+// HostLinkIndex is the index of the host link name, 0 when there is none.
+func HostLinkIndex(name string) int {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0
+	}
+	return l.Attrs().Index
+}
+
+// DeleteHostLinkIndex deletes host link index if it is still named name
+// (else it is gone, or another link got its index: nothing to do).
+func DeleteHostLinkIndex(name string, index int) error {
+	l, err := netlink.LinkByIndex(index)
+	if err != nil || l.Attrs().Name != name {
+		return nil
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}
+
+func (Ops) HostLinkIndex(name string) int                { return HostLinkIndex(name) }
+func (Ops) DeleteHostLinkIndex(name string, i int) error { return DeleteHostLinkIndex(name, i) }
+
 // Entries lists the names in dir (a dir of scratch netns); a missing dir
 // has none.
 func Entries(dir string) ([]string, error) {

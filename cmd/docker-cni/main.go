@@ -216,7 +216,8 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools, Counter: m, Instance: instance},
 		store, cnirun.HostLocal{Exec: runner}, log)
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace, Instance: instance},
-		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.New(), Log: log, Counter: m})
+		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.New(), Log: log, Counter: m,
+			Later: func(f func()) { go f() }})
 	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
 	if err != nil {
 		return nil, err

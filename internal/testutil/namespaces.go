@@ -381,6 +381,17 @@ func (n *Namespaces) HostLinks(prefix, alias string) ([]string, error) {
 	return out, nil
 }
 
+// HostLinkIndex models link indexes as 1 for a host link that exists.
+func (n *Namespaces) HostLinkIndex(name string) int {
+	if n.HostLinkExists(name) {
+		return 1
+	}
+	return 0
+}
+
+// DeleteHostLinkIndex deletes the host link by name.
+func (n *Namespaces) DeleteHostLinkIndex(name string, index int) error { return n.DeleteHostLink(name) }
+
 // BridgePorts models a bridge without ports (the model has no bridges).
 func (n *Namespaces) BridgePorts(bridge string) ([]string, error) { return nil, nil }
 

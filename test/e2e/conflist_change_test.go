@@ -55,6 +55,7 @@ func TestConflistChange(t *testing.T) {
 			t.Error("the daemon did not tell the user the conflist is gone")
 		}
 		e.must(t, "rm", "-f", c1, c2, c3)
+		settle(t, func() bool { return len(bridgePorts(bridge)) == 0 })
 		if ports := bridgePorts(bridge); len(ports) != 0 {
 			t.Errorf("after docker rm, %s still has ports %v", bridge, ports)
 		}

@@ -137,6 +137,7 @@ func TestJoinFailureRollsBack(t *testing.T) {
 				t.Errorf("docker run error\n  %s\nwant it to contain %q", out, want)
 			}
 		}
+		settle(t, func() bool { return len(bridgePorts(bridge)) == 0 })
 		if ports := bridgePorts(bridge); len(ports) != 0 {
 			t.Errorf("failed join left ports on %s: %v", bridge, ports)
 		}

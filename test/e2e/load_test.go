@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // parallelRuns is how many containers TestParallelRuns starts at once.
@@ -138,6 +139,16 @@ func TestParallelRuns(t *testing.T) {
 		if left := storeAddresses(t, cniName); len(left) != 0 {
 			t.Errorf("after docker rm -f, host-local's store %s still holds %v", cniName, left)
 		}
+		// docker-cni deletes handed-over interfaces in the background (the
+		// kernel takes its time over a veth): give it a few seconds.
+		settle(t, func() bool {
+			for l := range hostLinks(t, "dcni") {
+				if !linksBefore[l] {
+					return false
+				}
+			}
+			return len(bridgePorts(bridge)) == 0
+		})
 		for l := range hostLinks(t, "dcni") {
 			if !linksBefore[l] {
 				t.Errorf("after docker rm -f, host link %s is left", l)
@@ -168,6 +179,15 @@ func TestParallelRuns(t *testing.T) {
 			}
 		}
 	})
+}
+
+// settle waits up to 10 s for what docker-cni finishes in the background
+// after a call returned (the deletion of handed-over interfaces).
+func settle(t *testing.T, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !done(); {
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // parallel runs fn on every item at once and returns the errors in the

@@ -183,6 +183,7 @@ func TestGeneratedNetwork(t *testing.T) {
 		if _, ok := storeOwner(dataDir, cniName, ip2); ok {
 			t.Errorf("docker rm did not release %s from the host-local store", ip2)
 		}
+		settle(t, func() bool { return len(bridgePorts(bridge)) == 1 })
 		if got := bridgePorts(bridge); len(got) != 1 {
 			t.Errorf("after docker rm, bridge %s has ports %v, want just c1's", bridge, got)
 		}
@@ -285,6 +286,7 @@ func TestBoundNetwork(t *testing.T) {
 				t.Errorf("docker rm did not release %s from %s's store", ip, cniName)
 			}
 		}
+		settle(t, func() bool { return len(bridgePorts(bridge)) == 0 })
 		if got := bridgePorts(bridge); len(got) != 0 {
 			t.Errorf("after docker rm, bridge %s still has ports %v", bridge, got)
 		}

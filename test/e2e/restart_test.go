@@ -37,6 +37,7 @@ func TestDaemonRestart(t *testing.T) {
 		if _, ok := storeOwner(dataDir, cniName, ip1); ok {
 			t.Errorf("after kill -9 and restart, docker rm did not release %s", ip1)
 		}
+		settle(t, func() bool { return len(bridgePorts(bridge)) == 1 })
 		if ports := bridgePorts(bridge); len(ports) != 1 {
 			t.Errorf("after kill -9 and restart, docker rm left ports on %s: %v", bridge, ports)
 		}

@@ -62,6 +62,7 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}
+	settle(t, func() bool { return len(hostLinks(t, "dcni")) <= start[3].value })
 	end := soakMeasure(t, cniNames)
 
 	var tab strings.Builder
