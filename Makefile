@@ -55,6 +55,15 @@ engines:
 e2e: engines
 	$(GO) test -count=1 -p 1 -timeout 40m -v ./test/integration/ ./test/cri/ ./test/e2e/
 
+# The compatibility matrix (test/compat/, test/e2e/compat_*_test.go): every
+# cell, then docs/compatibility.md (commit it). By hand, as root, under the
+# e2e lock: `CI=true flock -o /run/docker-cni-e2e.lock make compat`. `make
+# test` runs its CI slice (TestCompat without COMPAT=full).
+.PHONY: compat
+compat: engines
+	bash test/compat/deps.sh
+	COMPAT=full $(GO) test -count=1 -v -timeout 60m -run '^TestCompat$$' ./test/e2e/
+
 # The soak test alone: N run/rm cycles, then a leak check (`make e2e` runs
 # it too, with 100). SOAK_REPORT=FILE also writes its table there.
 N ?= 100
@@ -64,8 +73,19 @@ soak: engines
 
 test: vet unit verify-units fuzz e2e
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+# Side by side, in one run (as root, under the e2e lock: `CI=true flock -o
+# /run/docker-cni-e2e.lock make bench`): the Go benchmarks of translate/ and
+# state/, the libcni floor (driver's BenchmarkLibCNIFloor), then the Docker
+# bench of test/e2e (bench_test.go), which reads the first two's output,
+# prints the table and writes docs/performance.md and docs/performance.png.
+BENCH_OUT ?= bin/bench
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -eo pipefail -c
+bench: engines
+	mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem ./translate/ ./state/ | tee $(BENCH_OUT)/go.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkLibCNIFloor$$' -benchtime 100x ./driver/ | tee -a $(BENCH_OUT)/go.txt
+	BENCH_GO_RESULTS=$(CURDIR)/$(BENCH_OUT)/go.txt $(GO) test -count=1 -run '^$$' -bench '^BenchmarkSideBySide$$' -benchtime 1x -timeout 90m ./test/e2e/
 
 clean:
 	rm -rf bin

@@ -124,9 +124,9 @@ func LinkNames(nsPath string) ([]string, error) {
 }
 
 // MoveToHost renames link ifName of the netns at nsPath to newName, marks
-// it with alias (the link keeps it wherever it moves), and moves it into
-// the host netns (the daemon's), where libnetwork will pick it up. Moving
-// drops the link's addresses and routes.
+// it with alias (the link keeps it wherever it moves) unless the chain gave
+// it one, and moves it into the host netns (the daemon's), where libnetwork
+// will pick it up. Moving drops the link's addresses and routes.
 func MoveToHost(nsPath, ifName, newName, alias string) error {
 	host, err := netns.GetFromPid(os.Getpid())
 	if err != nil {
@@ -144,8 +144,13 @@ func MoveToHost(nsPath, ifName, newName, alias string) error {
 		if err := h.LinkSetName(link, newName); err != nil {
 			return fmt.Errorf("rename %s to %s: %w", ifName, newName, err)
 		}
-		if err := h.LinkSetAlias(link, alias); err != nil {
-			return fmt.Errorf("mark %s: %w", newName, err)
+		// A link the chain gave an alias keeps it: plugins keep state
+		// there (host-device: the device's own name, to restore at DEL).
+		// It is then not marked, and no sweep ever removes it.
+		if link.Attrs().Alias == "" {
+			if err := h.LinkSetAlias(link, alias); err != nil {
+				return fmt.Errorf("mark %s: %w", newName, err)
+			}
 		}
 		if err := h.LinkSetNsFd(link, int(host)); err != nil {
 			return fmt.Errorf("move %s to the host netns: %w", newName, err)

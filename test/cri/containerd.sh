@@ -29,6 +29,12 @@
 #                    on another node. Pod netns are new namespaces either way,
 #                    mounted under <workdir>. Empty: the caller's netns.
 #   CRI_CNI_BIN_DIR  the CNI plugin dir (default /usr/lib/cni).
+#   CRI_CONTAINERD, CRI_CTR, CRI_RUNC
+#                    the binaries (default Debian's: /usr/bin/containerd,
+#                    /usr/bin/ctr, /usr/sbin/runc). containerd 1.x gets a
+#                    version 2 config, 2.x a version 3 one (the CRI plugin's
+#                    sections moved); the shim is looked up beside
+#                    CRI_CONTAINERD first, then in PATH.
 set -euo pipefail
 
 IMAGE=localhost/docker-cni-test/cri-busybox:latest
@@ -93,8 +99,85 @@ cri_status() {
 	ctr_ plugins ls 2>/dev/null | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" { print $NF }'
 }
 
-# render_config: print the config.toml for this workdir and conf dir.
+# containerd_major: the major version of $CONTAINERD ("1", "2"), from
+# `containerd --version` ("containerd <module> <version> <revision>").
+containerd_major() {
+	local v
+	v=$("$CONTAINERD" --version 2>/dev/null | awk '{ print $3 }')
+	v=${v#v}
+	[ -n "$v" ] || die "$CONTAINERD --version printed no version"
+	echo "${v%%.*}"
+}
+
+# render_config: print the config.toml for this workdir and conf dir, in the
+# format of $CONTAINERD's major version.
 render_config() {
+	if [ "$(containerd_major)" -ge 2 ]; then
+		render_config_v3
+	else
+		render_config_v2
+	fi
+}
+
+# render_config_v3: containerd 2.x. The CRI plugin is split in three
+# (images, runtime, the gRPC server); NRI, on by default in 2.x, would take
+# the node-wide /var/run/nri socket and is left out.
+render_config_v3() {
+	cat <<EOF
+# Written by test/cri/containerd.sh: a private containerd 2.x for CRI tests.
+# netns: ${NETNS:-none (the netns of whoever starts it)}
+version = 3
+root = "$WORK/root"
+state = "$WORK/state"
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.internal.v1.opt",
+  "io.containerd.nri.v1.nri",
+]
+
+[grpc]
+  address = "$SOCK"
+
+[ttrpc]
+  address = "$SOCK.ttrpc"
+
+[debug]
+  address = "$WORK/debug.sock"
+  level = "info"
+
+[plugins]
+  [plugins."io.containerd.cri.v1.images"]
+    snapshotter = "overlayfs"
+    [plugins."io.containerd.cri.v1.images".pinned_images]
+      sandbox = "$IMAGE"
+  [plugins."io.containerd.cri.v1.runtime"]
+    netns_mounts_under_state_dir = true
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.cri.v1.runtime".containerd]
+      default_runtime_name = "runc"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+          BinaryName = "$RUNC"
+          Root = "$WORK/runc"
+          SystemdCgroup = false
+    [plugins."io.containerd.cri.v1.runtime".cni]
+      bin_dirs = ["$CNI_BIN_DIR"]
+      conf_dir = "$CONF_DIR"
+      max_conf_num = 1
+      conf_template = ""
+  [plugins."io.containerd.grpc.v1.cri"]
+    disable_tcp_service = true
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+EOF
+}
+
+# render_config_v2: containerd 1.x (Debian's 1.6).
+render_config_v2() {
 	cat <<EOF
 # Written by test/cri/containerd.sh: a private containerd for CRI tests.
 # netns: ${NETNS:-none (the netns of whoever starts it)}
@@ -238,8 +321,8 @@ do_start() {
 	for f in "$CONTAINERD" "$CTR" "$RUNC" "$CNI_BIN_DIR/bridge" "$CNI_BIN_DIR/loopback" "$BUSYBOX"; do
 		[ -x "$f" ] || die "$f not found (apt-get install containerd runc containernetworking-plugins busybox-static)"
 	done
-	command -v containerd-shim-runc-v2 >/dev/null ||
-		die "containerd-shim-runc-v2 not in PATH ($PATH)"
+	PATH="$(dirname "$CONTAINERD"):$PATH" command -v containerd-shim-runc-v2 >/dev/null ||
+		die "containerd-shim-runc-v2 neither beside $CONTAINERD nor in PATH ($PATH)"
 	mkdir -p "$WORK"
 
 	# Keep every socket path inside the 108-byte sun_path limit.
@@ -261,7 +344,8 @@ do_start() {
 	local run=("$CONTAINERD" --config "$CONFIG")
 	[ -z "$NETNS" ] || run=(nsenter "--net=$NETNS" "${run[@]}")
 	echo "=== $(date -Is) starting: ${run[*]}" >>"$LOGFILE"
-	setsid "${run[@]}" </dev/null >>"$LOGFILE" 2>&1 &
+	# Its own shim first (containerd finds containerd-shim-runc-v2 in PATH).
+	PATH="$(dirname "$CONTAINERD"):$PATH" setsid "${run[@]}" </dev/null >>"$LOGFILE" 2>&1 &
 	pid=$!
 	echo "$pid" >"$PIDFILE"
 	# A start that fails leaves nothing running (die exits through here).

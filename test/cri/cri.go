@@ -99,12 +99,17 @@ type StartOpts struct {
 	// CNIBinDir is where the CRI plugin finds the CNI plugins; empty:
 	// /usr/lib/cni.
 	CNIBinDir string
+	// Containerd, Ctr and Runc are the binaries to run; empty: Debian's
+	// (containerd 1.6). A containerd 2.x (test/compat/containerd2.sh builds
+	// one) gets its own config format and its own shim, found beside it.
+	Containerd, Ctr, Runc string
 }
 
 // env is the environment containerd.sh reads for o; empty values are
 // passed too, so that the test's own environment never leaks in.
 func (o StartOpts) env() []string {
-	return []string{"CRI_NETNS=" + o.NetNS, "CRI_CNI_BIN_DIR=" + o.CNIBinDir}
+	return []string{"CRI_NETNS=" + o.NetNS, "CRI_CNI_BIN_DIR=" + o.CNIBinDir,
+		"CRI_CONTAINERD=" + o.Containerd, "CRI_CTR=" + o.Ctr, "CRI_RUNC=" + o.Runc}
 }
 
 // Start starts (or finds running) the containerd for workDir with CNI confs

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -176,6 +177,32 @@ func smokeRules(t *testing.T) []string {
 // removing them frees the addresses and leaves no firewall rules.
 func TestPodsOnBridge(t *testing.T) {
 	needRoot(t)
+	podsOnBridge(t, StartOpts{})
+}
+
+// TestPodsOnBridgeContainerd2 is TestPodsOnBridge on containerd 2.x, built
+// once from the Go module proxy by test/compat/containerd2.sh (its config
+// is version 3, containerd.sh writes it), with the runc Debian ships.
+func TestPodsOnBridgeContainerd2(t *testing.T) {
+	needRoot(t)
+	out, err := exec.CommandContext(t.Context(), "bash", filepath.Join(filepath.Dir(scriptPath()), "..", "compat", "containerd2.sh")).Output()
+	if err != nil {
+		t.Fatalf("build containerd 2.x (test/compat/containerd2.sh): %v\n%s", err, exitStderr(err))
+	}
+	dir := strings.TrimSpace(string(out))
+	podsOnBridge(t, StartOpts{Containerd: filepath.Join(dir, "containerd"), Ctr: filepath.Join(dir, "ctr")})
+}
+
+// exitStderr is the stderr an *exec.ExitError carries, if any.
+func exitStderr(err error) []byte {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.Stderr
+	}
+	return nil
+}
+
+func podsOnBridge(t *testing.T, opts StartOpts) {
 	began := time.Now()
 	ctx := t.Context()
 
@@ -207,7 +234,7 @@ func TestPodsOnBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rt, err := Start(ctx, filepath.Join(dir, "containerd"), confDir)
+	rt, err := StartWith(ctx, filepath.Join(dir, "containerd"), confDir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
