@@ -29,7 +29,10 @@ func (d *Driver) reconcileEndpoints(ctx context.Context, nw *state.Network, list
 	}
 	var errs []error
 	for _, ep := range eps {
-		if listed[ep.ID] || d.now().Sub(ep.Created) < minAge || ep.Leftover != "" {
+		// Young endpoints may still be in the making; one that left a
+		// moment ago is being removed (Docker's DeleteEndpoint is coming).
+		if listed[ep.ID] || d.now().Sub(ep.Created) < minAge || ep.Leftover != "" ||
+			(ep.Attachment == nil && d.now().Sub(ep.LeftAt) < minAge) {
 			continue
 		}
 		d.log.WarnContext(ctx, "endpoint gone from Docker without Leave and DeleteEndpoint; cleaning up",

@@ -17,14 +17,19 @@ const hostIfPrefix = "dcni"
 // Sweep removes what no record knows: this instance's host interfaces
 // (dcni*, marked with its alias: another instance's are not its to touch)
 // and scratch netns (in its own run dir) whose endpoint is gone, as a crash
-// can leave them. Everything an endpoint record names is kept (a Join in
-// flight has its record before it makes either).
+// can leave them. Everything an endpoint record names is kept: the links
+// and netns are listed first and the records read after, and a Join records
+// its endpoint before it makes either, so one in flight is always known.
 func (d *Driver) Sweep(ctx context.Context) error {
-	known, err := d.knownEndpoints()
+	links, err := d.ns.HostLinks(hostIfPrefix, d.linkAlias())
 	if err != nil {
 		return err
 	}
-	links, err := d.ns.HostLinks(hostIfPrefix, d.linkAlias())
+	names, err := d.ns.Entries(d.cfg.ScratchDir)
+	if err != nil {
+		return err
+	}
+	known, err := d.knownEndpoints()
 	if err != nil {
 		return err
 	}
@@ -34,10 +39,6 @@ func (d *Driver) Sweep(ctx context.Context) error {
 			d.log.WarnContext(ctx, "removing an interface no endpoint knows", "link", l)
 			errs = append(errs, d.swept(observe.LinkSwept, d.ns.DeleteHostLink(l)))
 		}
-	}
-	names, err := d.ns.Entries(d.cfg.ScratchDir)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
 	}
 	for _, n := range names {
 		if n != ScratchIPAM && !known(n) {

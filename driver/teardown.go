@@ -57,7 +57,7 @@ func (d *Driver) detach(ctx context.Context, ep *state.Endpoint) error {
 	if err := d.ns.Remove(att.ScratchNS); err != nil {
 		return err
 	}
-	ep.Attachment = nil
+	ep.Attachment, ep.LeftAt = nil, d.now()
 	if err := d.saveEndpoint(ep); err != nil {
 		return err
 	}

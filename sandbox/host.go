@@ -13,7 +13,7 @@ import (
 // HostLinks lists the names of the host netns's links that start with
 // prefix and carry alias.
 func HostLinks(prefix, alias string) ([]string, error) {
-	links, err := netlink.LinkList()
+	links, err := hostLinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list host links: %w", err)
 	}
@@ -82,7 +82,7 @@ func BridgePorts(bridge string) ([]string, error) {
 		}
 		return nil, fmt.Errorf("find bridge %s: %w", bridge, err)
 	}
-	links, err := netlink.LinkList()
+	links, err := hostLinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list host links: %w", err)
 	}

@@ -223,10 +223,19 @@ func requestAttrs(req any) []slog.Attr {
 		return nil
 	}
 	var out []slog.Attr
-	for _, f := range []struct{ field, key string }{{"NetworkID", "network"}, {"EndpointID", "endpoint"}, {"PoolID", "pool"}} {
-		if fv := v.FieldByName(f.field); fv.IsValid() && fv.Kind() == reflect.String && fv.String() != "" {
-			out = append(out, slog.String(f.key, shortID(fv.String())))
+	for _, f := range []struct {
+		field, key string
+		short      bool
+	}{{"NetworkID", "network", true}, {"EndpointID", "endpoint", true}, {"PoolID", "pool", false}} {
+		fv := v.FieldByName(f.field)
+		if !fv.IsValid() || fv.Kind() != reflect.String || fv.String() == "" {
+			continue
 		}
+		val := fv.String()
+		if f.short { // Docker IDs, shown as Docker shows them; pool IDs whole
+			val = shortID(val)
+		}
+		out = append(out, slog.String(f.key, val))
 	}
 	return out
 }

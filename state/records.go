@@ -121,8 +121,9 @@ type Endpoint struct {
 	PortBindings json.RawMessage `json:",omitempty"`
 	Created      time.Time
 
-	// Attachment is set by Join and cleared when DEL succeeds.
+	// Attachment is set by Join and cleared when DEL succeeds, at LeftAt.
 	Attachment *Attachment `json:",omitempty"`
+	LeftAt     time.Time   `json:",omitempty"`
 	// Leftover is why the endpoint could not be torn down when Docker
 	// dropped it (its DEL failed): it is retried at RetryAt, with a backoff
 	// that grows with Retries, and reported until it succeeds.
