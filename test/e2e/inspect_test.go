@@ -67,9 +67,9 @@ func TestInspectShowsBinding(t *testing.T) {
 		// The generated chain runs at a version every plugin of it speaks
 		// (the lean chain: 0.3.1 too), and is refused, naming the plugin,
 		// at one they do not (Debian's plugins stop at 1.0.0).
-		gen := uniq(t, e, "v031")
-		e.network(t, gen, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(32), "-o", "cni.version=0.3.1")
-		e.must(t, "network", "rm", gen)
+		v031 := uniq(t, e, "v031")
+		e.network(t, v031, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(32), "-o", "cni.version=0.3.1")
+		e.must(t, "network", "rm", v031)
 		checkRefused(t, e, "plugin bridge", "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(32), "-o", "cni.version=1.1.0")
 	})
 }
