@@ -53,7 +53,7 @@ engines:
 	bash test/engines/install-deps.sh
 
 e2e: engines
-	$(GO) test -count=1 -p 1 -timeout 40m -v ./test/integration/ ./test/cri/ ./test/e2e/
+	$(GO) test -count=1 -p 1 -timeout 60m -v ./test/integration/ ./test/cri/ ./test/node/ ./test/e2e/
 
 # The compatibility matrix (test/compat/, test/e2e/compat_*_test.go): every
 # cell, then docs/compatibility.md (commit it). By hand, as root, under the
