@@ -21,9 +21,12 @@ type daemon struct {
 	bin, socket, dir, confDir, stateDir, runDir string
 	// pluginDir is the CNI bin dir (see makePluginDir).
 	pluginDir string
-	hosts     []string
-	cmd       *exec.Cmd
-	log       *os.File
+	// legacy: the binary is the JSON-state release, which knows only the
+	// flags it had.
+	legacy bool
+	hosts  []string
+	cmd    *exec.Cmd
+	log    *os.File
 }
 
 func newDaemon(repo, driver string) (*daemon, error) {
@@ -60,8 +63,9 @@ func newDaemon(repo, driver string) (*daemon, error) {
 	return d, nil
 }
 
-func (d *daemon) start() error {
-	d.cmd = exec.Command(d.bin, "serve",
+// serveArgs are the arguments the daemon d runs with, then extra.
+func serveArgs(d *daemon, extra ...string) []string {
+	args := []string{"serve",
 		"--socket", d.socket,
 		"--cni-conf-dir", d.confDir,
 		"--cni-bin-dir", d.pluginDir,
@@ -70,8 +74,15 @@ func (d *daemon) start() error {
 		"--run-dir", d.runDir,
 		"--log-level", "debug",
 		"--docker-host", strings.Join(d.hosts, ","),
-		"--reconcile-interval", "2s",
-		"--cni-timeout", "10s")
+		"--reconcile-interval", "2s"}
+	if !d.legacy {
+		args = append(args, "--cni-timeout", "10s")
+	}
+	return append(args, extra...)
+}
+
+func (d *daemon) start() error {
+	d.cmd = exec.Command(d.bin, serveArgs(d)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {

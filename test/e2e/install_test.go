@@ -21,21 +21,6 @@ func installSubnet(e engine, k int) string {
 	return fmt.Sprintf("10.231.%d.0/24", 100+2*k+e.net/16)
 }
 
-// serveArgs are the flags daemon.start runs d with, then extra.
-func serveArgs(d *daemon, extra ...string) []string {
-	return append([]string{"serve",
-		"--socket", d.socket,
-		"--cni-conf-dir", d.confDir,
-		"--cni-bin-dir", d.pluginDir,
-		"--state-dir", d.stateDir,
-		"--cni-cache-dir", filepath.Join(d.stateDir, "cache"),
-		"--run-dir", d.runDir,
-		"--log-level", "debug",
-		"--docker-host", strings.Join(d.hosts, ","),
-		"--reconcile-interval", "2s",
-		"--cni-timeout", "10s"}, extra...)
-}
-
 // activated is d's binary behind systemd-socket-activate, as
 // docker-cni.socket and docker-cni.service run it: systemd-socket-activate
 // listens on d's socket and, on the first connection, execs docker-cni in

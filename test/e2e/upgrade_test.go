@@ -52,6 +52,7 @@ func TestUpgradeFromJSONState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	legacy.legacy = true
 	if err := legacy.start(); err != nil {
 		t.Fatal(err)
 	}
