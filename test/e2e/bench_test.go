@@ -173,10 +173,11 @@ func (e engine) removeBenchNetwork(b testing.TB, notes *noteLog, name string) er
 }
 
 // removeStaleBench removes the bench networks (and their containers) a
-// killed earlier run left on the engine, and the bridges docker-cni made
-// for them (the daemon of that run never heard of their removal).
+// killed earlier run left on the engine, and the bridges and rules
+// docker-cni made for them (the daemon of that run never heard of their
+// removal).
 func (e engine) removeStaleBench(b testing.TB, notes *noteLog) {
-	out, _ := e.docker("network", "ls", "--filter", "name=bench-"+e.name+"-", "--format", "{{.Name}} {{.ID}}")
+	out, _ := e.docker("network", "ls", "--no-trunc", "--filter", "name=bench-"+e.name+"-", "--format", "{{.Name}} {{.ID}}")
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
 		if len(f) != 2 {
@@ -186,7 +187,9 @@ func (e engine) removeStaleBench(b testing.TB, notes *noteLog) {
 		if err := e.removeBenchNetwork(b, notes, f[0]); err != nil {
 			b.Fatal(err)
 		}
-		run(context.Background(), "ip", "link", "del", "cni-"+f[1][:min(10, len(f[1]))])
+		if err := sweepNetwork(context.Background(), f[1]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

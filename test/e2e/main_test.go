@@ -119,7 +119,10 @@ func setup() error {
 		d.hosts = append(d.hosts, e.host)
 	}
 	s.d = d
-	return d.start()
+	if err := d.start(); err != nil {
+		return err
+	}
+	return sweepLeftovers(context.Background())
 }
 
 func envOr(k, def string) string {

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// sweepLeftovers removes what an earlier run of the suite left behind when
+// it was killed before its cleanups ran (a CI timeout, a reboot): the e2e-*
+// containers and networks on the harness's engines, the bridges docker-cni
+// made for those networks and the rules it installed for them. A killed run
+// also loses its daemon's state dir (a fresh one per run), so no docker-cni
+// can tidy these itself: a left bridge keeps the route of its subnet and
+// the next run's network on the same subnet is unreachable.
+//
+// It runs once the daemon is up (Docker asks the driver to delete a
+// network); it touches only names the suite gives: e2e-* in Docker,
+// cni-<network ID> links of those networks, and rules whose comment names
+// them.
+func sweepLeftovers(ctx context.Context) error {
+	var gone []string
+	for _, e := range s.engines {
+		ids, err := e.sweepDocker()
+		if err != nil {
+			return fmt.Errorf("engine %s: %w", e.name, err)
+		}
+		gone = append(gone, ids...)
+	}
+	for _, id := range gone {
+		if err := sweepNetwork(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepDocker removes this engine's e2e-* containers and the e2e-* networks
+// of the suite's driver, returning the IDs of the networks it removed.
+func (e engine) sweepDocker() ([]string, error) {
+	out, err := e.docker("ps", "-aq", "--filter", "name=^e2e-")
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %v: %s", err, out)
+	}
+	if ids := strings.Fields(out); len(ids) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: removing %d container(s) an earlier run left on %s\n", len(ids), e.name)
+		if out, err := e.docker(append([]string{"rm", "-f"}, ids...)...); err != nil {
+			return nil, fmt.Errorf("remove containers: %v: %s", err, out)
+		}
+	}
+	out, err = e.docker("network", "ls", "--no-trunc", "--filter", "name=^e2e-", "--format", "{{.ID}} {{.Driver}} {{.Name}}")
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %v: %s", err, out)
+	}
+	var gone []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "e2e-") {
+			continue
+		}
+		if f[1] != s.driver {
+			// Its driver (the managed plugin) may be gone: Docker would
+			// wait for it. TestInstallManagedPlugin removes its own.
+			fmt.Fprintf(os.Stderr, "e2e: leaving network %s (driver %s) an earlier run left on %s\n", f[2], f[1], e.name)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "e2e: removing network %s an earlier run left on %s\n", f[2], e.name)
+		if out, err := e.docker("network", "rm", f[0]); err != nil {
+			return nil, fmt.Errorf("remove network %s: %v: %s", f[2], err, out)
+		}
+		gone = append(gone, f[0])
+	}
+	return gone, nil
+}
+
+// sweepNetwork removes the bridge docker-cni names after network id and
+// the rules in docker-cni's chains whose comment names the network.
+func sweepNetwork(ctx context.Context, id string) error {
+	bridge := "cni-" + id[:10]
+	if exec.CommandContext(ctx, "ip", "link", "show", bridge).Run() == nil {
+		if out, err := exec.CommandContext(ctx, "ip", "link", "del", bridge).CombinedOutput(); err != nil {
+			return fmt.Errorf("delete bridge %s: %v: %s", bridge, err, out)
+		}
+	}
+	comment := "docker-cni network " + id[:12]
+	for _, c := range []struct{ table, chain string }{
+		{"filter", "DOCKER-CNI-FORWARD"},
+		{"nat", "DOCKER-CNI-POSTROUTING"},
+		{"filter", "DOCKER-USER"},
+	} {
+		out, err := exec.CommandContext(ctx, "iptables", "-w", "5", "-t", c.table, "-S", c.chain).Output()
+		if err != nil {
+			continue // no such chain
+		}
+		for _, rule := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(rule, "-A ") || !strings.Contains(rule, comment) {
+				continue
+			}
+			args := append([]string{"-w", "5", "-t", c.table, "-D"}, iptablesWords(strings.TrimPrefix(rule, "-A "))...)
+			if out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("delete rule %q: %v: %s", rule, err, out)
+			}
+		}
+	}
+	return nil
+}
+
+// iptablesWords splits a rule as iptables -S prints it, keeping quoted
+// words (comments) whole.
+func iptablesWords(rule string) []string {
+	var words []string
+	var cur strings.Builder
+	quoted, any := false, false
+	for _, r := range rule {
+		switch {
+		case r == '"':
+			quoted, any = !quoted, true
+		case r == ' ' && !quoted:
+			if any {
+				words = append(words, cur.String())
+			}
+			cur.Reset()
+			any = false
+		default:
+			cur.WriteRune(r)
+			any = true
+		}
+	}
+	if any {
+		words = append(words, cur.String())
+	}
+	return words
+}
