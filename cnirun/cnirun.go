@@ -16,6 +16,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/docker-cni/docker-cni/observe"
@@ -36,6 +37,13 @@ type Runner interface {
 	PluginAdd(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) (*current.Result, error)
 	// PluginDel runs one plugin's DEL to undo PluginAdd.
 	PluginDel(ctx context.Context, pluginType string, netconf []byte, a PluginArgs) error
+	// Status runs STATUS over a conflist (1.1.0 and later).
+	Status(ctx context.Context, list []byte) error
+	// Check runs CHECK over a conflist for an attachment (0.4.0 and later).
+	Check(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error
+	// GC runs GC over a conflist with the attachments that are still valid
+	// (1.1.0 and later).
+	GC(ctx context.Context, list []byte, valid []types.GCAttachment) error
 }
 
 // PluginArgs are the CNI_* arguments of a single plugin run.

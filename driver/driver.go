@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/docker/go-plugins-helpers/network"
 
@@ -38,6 +39,8 @@ type Namespaces interface {
 	Create(path string) error
 	Remove(path string) error
 	LinkNames(nsPath string) ([]string, error)
+	// LinkNameByMAC is the name of the link with that MAC ("": none).
+	LinkNameByMAC(nsPath, mac string) (string, error)
 	MoveToHost(nsPath, ifName, newName, alias string) error
 	DeleteHostLink(name string) error
 	HostLinkExists(name string) bool
@@ -67,6 +70,9 @@ type Runner interface {
 	Validate(ctx context.Context, list []byte) error
 	PluginAdd(ctx context.Context, pluginType string, netconf []byte, a cnirun.PluginArgs) (*current.Result, error)
 	PluginDel(ctx context.Context, pluginType string, netconf []byte, a cnirun.PluginArgs) error
+	Status(ctx context.Context, list []byte) error
+	Check(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error
+	GC(ctx context.Context, list []byte, valid []types.GCAttachment) error
 }
 
 // Pools is what the driver needs of the pool authority; package pools
@@ -129,10 +135,16 @@ type Driver struct {
 	log   *slog.Logger
 	now   func() time.Time
 	locks keyedMutex
+	// adds: a Join's ADD holds its network's for reading, GC for
+	// writing (see collect).
+	adds  keyedMutex
 	count observe.Counter
 	later func(func())
 	// pubMu serialises host port choice across endpoints.
 	pubMu sync.Mutex
+	// checked is when each endpoint was last CHECKed (see Verify).
+	checkedMu sync.Mutex
+	checked   map[string]time.Time
 }
 
 // Deps are the driver's collaborators.
@@ -155,7 +167,8 @@ type Deps struct {
 // New returns a network driver.
 func New(cfg Config, deps Deps) *Driver {
 	return &Driver{cfg: cfg, store: deps.Store, pools: deps.Pools, cni: deps.CNI, ns: deps.NS, fw: deps.FW, log: deps.Log, now: time.Now,
-		conf: &cniconf.Cached{Dir: cfg.ConfDir}, count: counterOr(deps.Counter), later: deps.Later}
+		conf: &cniconf.Cached{Dir: cfg.ConfDir}, count: counterOr(deps.Counter), later: deps.Later,
+		checked: map[string]time.Time{}}
 }
 
 // SetContainers gives the driver the engines' container cache.

@@ -42,6 +42,12 @@ func (d *Driver) join(ctx context.Context, req *network.JoinRequest) (_ *cnm.Joi
 	if err != nil {
 		return nil, err
 	}
+	if err := d.ready(ctx, nw, plan); err != nil {
+		return nil, err
+	}
+	// GC of the network waits until ADD is cached and recorded.
+	unlockAdds := d.adds.rlock(nw.ID)
+	defer unlockAdds()
 	// Record the attachment before ADD: if the daemon dies mid-ADD, DEL
 	// still knows what to undo.
 	att := attachmentOf(plan, ep.ID, req.SandboxKey, d.now())

@@ -10,12 +10,33 @@ type keyedMutex struct {
 }
 
 type keyedEntry struct {
-	mu   sync.Mutex
+	mu   sync.RWMutex
 	refs int
 }
 
 // lock locks key and returns its unlock.
 func (k *keyedMutex) lock(key string) func() {
+	e := k.entry(key)
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.release(key, e)
+	}
+}
+
+// rlock locks key for reading (others may too, lock waits for them) and
+// returns its unlock.
+func (k *keyedMutex) rlock(key string) func() {
+	e := k.entry(key)
+	e.mu.RLock()
+	return func() {
+		e.mu.RUnlock()
+		k.release(key, e)
+	}
+}
+
+// entry returns key's entry, counting one more user.
+func (k *keyedMutex) entry(key string) *keyedEntry {
 	k.mu.Lock()
 	if k.m == nil {
 		k.m = map[string]*keyedEntry{}
@@ -27,13 +48,14 @@ func (k *keyedMutex) lock(key string) func() {
 	}
 	e.refs++
 	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
+	return e
+}
+
+// release counts one user of key's entry less, dropping it with the last.
+func (k *keyedMutex) release(key string, e *keyedEntry) {
+	k.mu.Lock()
+	if e.refs--; e.refs == 0 {
+		delete(k.m, key)
 	}
+	k.mu.Unlock()
 }

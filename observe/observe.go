@@ -51,11 +51,15 @@ const (
 	// ContainerRestarted: a restart-policy container an engine gave up on
 	// was started.
 	ContainerRestarted = "container_restarted"
+	// CheckFailed: CNI CHECK of a live attachment failed.
+	CheckFailed = "check_failed"
+	// NetworkCollected: CNI GC ran over a network docker-cni owns whole.
+	NetworkCollected = "network_collected"
 )
 
 // Kinds lists every reconcile action, in the order above.
 var Kinds = []string{NetworkDropped, EndpointDropped, LeftoverRetried, PoolReleased, ReservationUndone,
-	LinkSwept, NetNSSwept, StoreEntrySwept, ContainerRestarted}
+	LinkSwept, NetNSSwept, StoreEntrySwept, ContainerRestarted, CheckFailed, NetworkCollected}
 
 // Leak reports whether an action of kind means a leak was found: something
 // docker-cni made that no record knew of any more, left by a crash or a

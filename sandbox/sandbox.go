@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -121,6 +122,26 @@ func LinkNames(nsPath string) ([]string, error) {
 		return nil
 	})
 	return names, err
+}
+
+// LinkNameByMAC is the name of the link with MAC mac in the netns at
+// nsPath ("" when there is none).
+func LinkNameByMAC(nsPath, mac string) (string, error) {
+	var name string
+	err := withHandle(nsPath, func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if strings.EqualFold(l.Attrs().HardwareAddr.String(), mac) {
+				name = l.Attrs().Name
+				return nil
+			}
+		}
+		return nil
+	})
+	return name, err
 }
 
 // MoveToHost renames link ifName of the netns at nsPath to newName, marks
@@ -247,13 +268,14 @@ func Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, err
 // Ops is package sandbox as a value, for callers that take an interface.
 type Ops struct{}
 
-func (Ops) IsNetNS(p string) bool                { return IsNetNS(p) }
-func (Ops) Create(p string) error                { return Create(p) }
-func (Ops) Remove(p string) error                { return Remove(p) }
-func (Ops) LinkNames(p string) ([]string, error) { return LinkNames(p) }
-func (Ops) MoveToHost(p, i, n, a string) error   { return MoveToHost(p, i, n, a) }
-func (Ops) DeleteHostLink(n string) error        { return DeleteHostLink(n) }
-func (Ops) HostLinkExists(n string) bool         { return HostLinkExists(n) }
+func (Ops) IsNetNS(p string) bool                       { return IsNetNS(p) }
+func (Ops) Create(p string) error                       { return Create(p) }
+func (Ops) Remove(p string) error                       { return Remove(p) }
+func (Ops) LinkNames(p string) ([]string, error)        { return LinkNames(p) }
+func (Ops) LinkNameByMAC(p, mac string) (string, error) { return LinkNameByMAC(p, mac) }
+func (Ops) MoveToHost(p, i, n, a string) error          { return MoveToHost(p, i, n, a) }
+func (Ops) DeleteHostLink(n string) error               { return DeleteHostLink(n) }
+func (Ops) HostLinkExists(n string) bool                { return HostLinkExists(n) }
 func (Ops) Reclaim(from, mac, to, name string, addrs []netip.Prefix) (bool, error) {
 	return Reclaim(from, mac, to, name, addrs)
 }

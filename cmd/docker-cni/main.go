@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type serveFlags struct {
 	socket, confDir, binDir, stateDir, cacheDir, runDir, logLevel, defaultPools, dockerHosts string
-	reconcileEvery, cniTimeout                                                               time.Duration
+	reconcileEvery, cniTimeout, checkEvery                                                   time.Duration
 	dockerUserRules, restartContainers                                                       bool
 	k8sNamespace                                                                             string
 	logFormat                                                                                string
@@ -116,6 +116,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
 	fs.DurationVar(&f.cniTimeout, "cni-timeout", cnirun.DefaultTimeout, "deadline of each CNI plugin run (a chain's ADD or DEL); keep it below Docker's 30 s")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
+	fs.DurationVar(&f.checkEvery, "cni-check-interval", 5*time.Minute, "how often reconcile passes run CNI CHECK on each live container whose conflist has it (0.4.0 and later); docker-cni gc checks them all (0: never)")
 	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
 	fs.BoolVar(&f.restartContainers, "restart-containers", true, "start restart-policy containers the engines gave up on because docker-cni was not up yet (boot order)")
 	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
@@ -223,7 +224,8 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 		return nil, err
 	}
 	return &daemon{nd: nd, ipam: ipamdriver.New(authority), pools: authority, engines: engines, log: log,
-		driverName: strings.TrimSuffix(filepath.Base(f.socket), ".sock"), restart: f.restartContainers, metrics: m}, nil
+		driverName: strings.TrimSuffix(filepath.Base(f.socket), ".sock"), restart: f.restartContainers, metrics: m,
+		checkEvery: f.checkEvery}, nil
 }
 
 // serveAdmin serves the admin API on its own socket (0600) until the

@@ -26,6 +26,9 @@ type daemon struct {
 	log        *slog.Logger
 	driverName string
 	restart    bool
+	// checkEvery spaces CNI CHECKs of one container in loop passes (0:
+	// never).
+	checkEvery time.Duration
 	// metrics counts calls, plugin execs, passes and what they did; nil
 	// counts nothing.
 	metrics *metrics.Metrics
@@ -83,7 +86,7 @@ func (dm *daemon) gc(ctx context.Context) error { return dm.pass(ctx, triggerGC)
 func (dm *daemon) pass(ctx context.Context, trigger string) error {
 	dm.passMu.Lock()
 	defer dm.passMu.Unlock()
-	err := dm.reconcile(ctx)
+	err := dm.reconcile(ctx, trigger)
 	dm.observer().Pass(trigger, err)
 	return err
 }
@@ -108,9 +111,10 @@ func (dm *daemon) count(kind string, n int) {
 // engines have, and undoes what crashes left: firewall rules, networks and
 // endpoints Docker dropped while docker-cni was down, leftover teardowns,
 // unfinished reservations, interfaces, scratch netns and store entries no
-// record knows; then starts the containers the engines gave up on. Every
-// step runs whatever the others did; it returns what failed, each logged.
-func (dm *daemon) reconcile(ctx context.Context) error {
+// record knows; then starts the containers the engines gave up on, and
+// runs CNI CHECK and GC where conflists have them. Every step runs
+// whatever the others did; it returns what failed, each logged.
+func (dm *daemon) reconcile(ctx context.Context, trigger string) error {
 	log := dm.log
 	var errs []error
 	step := func(what string, err error, attrs ...any) {
@@ -135,5 +139,19 @@ func (dm *daemon) reconcile(ctx context.Context) error {
 			log.Debug("start containers the engines gave up on", "started", n, "err", err)
 		}
 	}
+	step("CNI CHECK and GC", dm.nd.Verify(ctx, dm.checkAfter(trigger)))
 	return errors.Join(errs...)
+}
+
+// checkAfter is how long a container's last CNI CHECK holds in a pass of
+// trigger: every loop pass checks those not checked within checkEvery,
+// `docker-cni gc` all of them; none when CHECK is turned off.
+func (dm *daemon) checkAfter(trigger string) time.Duration {
+	switch {
+	case dm.checkEvery <= 0:
+		return -1
+	case trigger == triggerGC:
+		return 0
+	}
+	return dm.checkEvery
 }

@@ -251,6 +251,24 @@ func (n *Namespaces) LinkNames(nsPath string) ([]string, error) {
 	return names, nil
 }
 
+func (n *Namespaces) LinkNameByMAC(nsPath, mac string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.record("LinkNameByMAC", nsPath, mac); err != nil {
+		return "", err
+	}
+	m := n.netns[nsPath]
+	if m == nil {
+		return "", fmt.Errorf("open netns %s: no such file or directory", nsPath)
+	}
+	for _, l := range m.links {
+		if strings.EqualFold(l.MAC, mac) {
+			return l.Name, nil
+		}
+	}
+	return "", nil
+}
+
 func (n *Namespaces) MoveToHost(nsPath, ifName, newName, alias string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

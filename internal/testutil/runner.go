@@ -27,6 +27,9 @@ const (
 	OpValidate  Op = "VALIDATE"
 	OpPluginAdd Op = "PLUGIN ADD"
 	OpPluginDel Op = "PLUGIN DEL"
+	OpStatus    Op = "STATUS"
+	OpCheck     Op = "CHECK"
+	OpGC        Op = "GC"
 )
 
 // Call is one recorded Runner call.
@@ -41,6 +44,8 @@ type Call struct {
 	RT libcni.RuntimeConf
 	// Args are the CNI_* arguments of PluginAdd and PluginDel.
 	Args cnirun.PluginArgs
+	// Valid are the valid attachments of GC.
+	Valid []types.GCAttachment
 }
 
 // Owner is what host-local records an address under.
@@ -61,6 +66,7 @@ type Owner struct {
 //   - a chain's ADD makes the container's link (named rt.IfName, with the
 //     MAC of the "mac" capability arg or a made-up one) in rt.NetNS of NS,
 //     and its DEL removes it, when NS is set;
+//   - Status, Check and GC only record the call (and fail when told);
 //   - Validate refuses a list whose version a plugin of it, or the IPAM
 //     plugin it delegates to, does not support (SetVersions; every plugin
 //     supports every version unless told).
@@ -712,4 +718,16 @@ func (c Call) String() string {
 	}
 	return fmt.Sprintf("%s {ContainerID:%s NetNS:%s IfName:%s Args:%v CapabilityArgs:%v} %s",
 		c.Op, c.RT.ContainerID, c.RT.NetNS, c.RT.IfName, c.RT.Args, c.RT.CapabilityArgs, c.Conf)
+}
+
+func (r *Runner) Status(ctx context.Context, list []byte) error {
+	return r.begin(Call{Op: OpStatus, Conf: slices.Clone(list)})
+}
+
+func (r *Runner) Check(ctx context.Context, list []byte, rt *libcni.RuntimeConf) error {
+	return r.begin(Call{Op: OpCheck, Conf: slices.Clone(list), RT: copyRT(rt)})
+}
+
+func (r *Runner) GC(ctx context.Context, list []byte, valid []types.GCAttachment) error {
+	return r.begin(Call{Op: OpGC, Conf: slices.Clone(list), Valid: slices.Clone(valid)})
 }

@@ -49,18 +49,22 @@ func TestFull(t *testing.T) {
 	// 1 + (4-1) + (2-1) + (5-1) + (7-1) + (2-1) + (5-1) + (2-1) + upstream
 	// x {0.3.0, 0.3.1, 0.4.0, 1.1.0} + firewall at 0.3.1 + upstream 1.1.0 on
 	// containerd 2 + 3 new CI cells (upstream x 0.3.1 x macvlan, upstream x
-	// 1.0.0 x macvlan, debian x 0.3.1 x macvlan) + 4 compose.
-	if want := 1 + 3 + 1 + 4 + 6 + 1 + 4 + 1 + 4 + 1 + 1 + 3 + 4; len(cells) != want {
+	// 1.0.0 x macvlan, debian x 0.3.1 x macvlan) + the verbs cell + 4
+	// compose.
+	if want := 1 + 3 + 1 + 4 + 6 + 1 + 4 + 1 + 4 + 1 + 1 + 3 + 1 + 4; len(cells) != want {
 		t.Errorf("%d cells, want %d", len(cells), want)
 	}
 }
 
 func TestCISlice(t *testing.T) {
 	cells := CISlice()
-	if len(cells) != 8 {
-		t.Fatalf("%d cells, want 8", len(cells))
+	if len(cells) != 9 {
+		t.Fatalf("%d cells, want 9", len(cells))
 	}
-	for _, c := range cells {
+	if last := cells[8]; last.Key() != VerbsCell.Key() {
+		t.Errorf("last CI cell %s, want the verbs cell %s", last.Key(), VerbsCell.Key())
+	}
+	for _, c := range cells[:8] {
 		if c.Engine != EngineDebian || c.Client != ClientDocker || (c.Main != MainBridge && c.Main != MainMacvlan) {
 			t.Errorf("unexpected CI cell %s", c.Key())
 		}

@@ -162,7 +162,8 @@ var dimensions = []dimension{
 }
 
 // CISlice is what CI runs on every change: the Debian engine x both plugin
-// sets x two spec versions x bridge and macvlan, every product.
+// sets x two spec versions x bridge and macvlan, every product; and
+// VerbsCell.
 func CISlice() []Cell {
 	var out []Cell
 	for _, p := range []string{PluginsDebian, PluginsUpstream} {
@@ -175,7 +176,18 @@ func CISlice() []Cell {
 			}
 		}
 	}
-	return out
+	v := VerbsCell
+	v.Groups = []string{GroupCI}
+	return append(out, v)
+}
+
+// VerbsCell is where every CNI verb docker-cni sends runs against real
+// plugins: spec 1.1.0 (STATUS, CHECK, GC) on the current engine (handover,
+// where CHECK applies), with the plugins and the CRI runtime that speak it.
+var VerbsCell = Cell{
+	Engine: EngineCurrent, Plugins: PluginsUpstream, Version: "1.1.0",
+	Main: MainBridge, IPAM: IPAMHostLocal, Chained: ChainPortmap,
+	Runtime: RuntimeContainerd2, Client: ClientDocker,
 }
 
 // Full is the whole matrix: the baseline, every dimension varied alone from

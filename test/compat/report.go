@@ -89,7 +89,7 @@ var sections = []struct{ group, title, intro string }{
 	{GroupIPAM, "IPAM plugins", ""},
 	{GroupChained, "Chained plugins (after portmap)", "Each chain is main plugin + portmap (so `-p` is tried everywhere) + the plugin named. What the plugin does is checked where a user would see it: bandwidth's qdisc, firewall's rules, tuning's MTU inside the container, sbr's rule inside the container."},
 	{GroupRuntime, "CRI runtimes (the pod side)", "The pod's runtime shares the bound conflist (its own conf dir, the same plugin set) and, for the `current-*` engines, the engine's namespace."},
-	{GroupCI, "CI slice", "Run on every change by `make test` (the e2e suite's TestCompat): the Debian engine x both plugin sets x CNI 0.3.1 and 1.0.0 x bridge and macvlan, every product."},
+	{GroupCI, "CI slice", "Run on every change by `make test` (the e2e suite's TestCompat): the Debian engine x both plugin sets x CNI 0.3.1 and 1.0.0 x bridge and macvlan, every product; and the verbs cell, where STATUS, CHECK and GC run against real plugins (CNI 1.1.0 on the current engine, the newest plugins, containerd 2.x)."},
 }
 
 // Scenario is the text that says what each cell runs.
@@ -111,11 +111,14 @@ const Scenario = `On every cell, as a user would, with the conflist generated fo
 
 // Notes are the facts the table depends on.
 const Notes = `- **CNI verbs.** docker-cni sends ADD and DEL (the whole chain at Join and Leave; the IPAM plugin
-  alone to reserve and release addresses; portmap alone to publish ports) and VERSION (every plugin of
-  the chain, at network create). It never sends CHECK (0.4.0+), GC or STATUS (1.1.0), whatever the
-  conflist's version: a 1.1.0 cell tells that the plugins accept docker-cni's ADD and DEL at 1.1.0,
-  not that GC or STATUS work through it. containerd 2.x sends STATUS for a 1.1.0 conflist when the
-  kubelet asks for the runtime's status; the pods here are run without a kubelet.
+  alone to reserve and release addresses; portmap alone to publish ports), VERSION (every plugin of
+  the chain, at network create), STATUS before each Join's ADD (1.1.0), CHECK of live containers at
+  reconcile (0.4.0 and later; where the interface is where the chain put it: not in move mode, so not
+  on Debian's 20.10) and GC of generated networks at reconcile (1.1.0; never of a bound network, whose
+  plugins keep the pods' attachments). Every cell checks this against its plugins after ` + "`docker-cni gc`" + `:
+  STATUS and CHECK sent exactly where the version and the engine have them, every CHECK passing, no GC
+  to its bound networks; bridge cells also make a generated network at the cell's version and check
+  that GC is sent exactly from 1.1.0 and the container keeps its network.
 - **Not every product.** The matrix varies one dimension at a time from the baseline (Debian's engine,
   Debian's plugins, CNI 1.0.0, bridge + host-local + portmap, containerd 1.6), plus the CI slice's full
   product and docker-compose on each engine. A failure that needs two dimensions at once outside the CI

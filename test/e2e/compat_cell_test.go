@@ -18,8 +18,9 @@ import (
 	"github.com/docker-cni/docker-cni/test/cri"
 )
 
-// Each cell has one /24 of 10.231.130.0/24 to 10.231.149.0/24 (in turn) and
-// one host port from compatPortBase.
+// Each cell has one /24 of 10.231.130.0/24 to 10.231.149.0/24 (in turn), one
+// of 10.231.150.0/24 to 10.231.169.0/24 for a generated network, and one
+// host port from compatPortBase.
 const (
 	compatSubnets  = 20
 	compatPortBase = 18600
@@ -155,6 +156,9 @@ func (r *cellRun) scenario() error {
 		return err
 	}
 	if err := r.pod(ip2, []netip.Addr{ip1, ip2, ip3}); err != nil {
+		return err
+	}
+	if err := r.verbs(); err != nil {
 		return err
 	}
 	if err := r.removeAll(); err != nil {
