@@ -105,7 +105,11 @@ const Scenario = `On every cell, as a user would, with the conflist generated fo
 6. the chained plugin's own effect is looked for;
 7. a CRI pod (containerd, as kubelet runs it) on the same conflist gets its own address and reaches a
    container, and the container the pod;
-8. ` + "`docker rm`" + `, pod removal and ` + "`docker network rm`" + ` release everything: no address left in the
+8. the CNI verbs beyond ADD and DEL (see *Notes*): after ` + "`docker-cni gc`" + `, STATUS and CHECK were sent
+   exactly where the version and the engine have them and every CHECK passed, and no GC went to a
+   bound network; bridge cells also run a container on a generated network at the cell's version,
+   which is sent GC exactly from 1.1.0 and keeps its network;
+9. ` + "`docker rm`" + `, pod removal and ` + "`docker network rm`" + ` release everything: no address left in the
    IPAM store, no docker-cni record, no ` + "`dcni*`" + ` link, no NAT rule of the published port, no qdisc
    or device left by the chain; devices go back to the host.`
 
