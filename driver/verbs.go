@@ -85,7 +85,7 @@ func (d *Driver) pruneChecks(live map[string]bool) {
 // checked within every.
 func (d *Driver) checkDue(ep *state.Endpoint, every time.Duration) bool {
 	a := ep.Attachment
-	if a == nil || !translate.Checkable(translate.JoinMode(a.Mode), a.IfName, a.IfName) || a.Result == nil {
+	if a == nil || a.Result == nil || !translate.Checkable(translate.CheckFacts{Mode: translate.JoinMode(a.Mode), IfName: a.IfName}) {
 		return false
 	}
 	list, err := translate.ParseList(a.Conflist)
@@ -120,8 +120,11 @@ func (d *Driver) checkEndpoint(ctx context.Context, nw *state.Network, id string
 			return
 		}
 	}
-	if !translate.Checkable(translate.JoinMode(a.Mode), a.IfName, nameNow) {
-		d.log.DebugContext(ctx, "CNI CHECK skipped: the engine renamed the interface (Docker before 28)", "ifname", a.IfName, "now", nameNow)
+	facts := translate.CheckFacts{Mode: translate.JoinMode(a.Mode), IfName: a.IfName, NameNow: nameNow,
+		ResultMAC: translate.StoredResultMAC(a.Result, a.IfName), MAC: a.MAC}
+	if !translate.Checkable(facts) {
+		d.log.DebugContext(ctx, "CNI CHECK skipped: the engine changed the interface as it took it over (its name or MAC)",
+			"ifname", a.IfName, "now", nameNow, "result_mac", facts.ResultMAC, "mac", a.MAC)
 		return
 	}
 	if err := d.cni.Check(ctx, ep.Attachment.Conflist, runtimeConf(ep.Attachment)); err != nil {

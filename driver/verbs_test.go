@@ -147,6 +147,13 @@ func TestVerifyChecks(t *testing.T) {
 			}
 			return ""
 		},
+		// A generated network: libnetwork sets the MAC docker-cni chose
+		// at CreateEndpoint, not the chain's.
+		"libnetwork's MAC": func(e *env) string {
+			e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), map[string]any{})
+			e.createEndpoint(netID(1), epID(1), "web")
+			return e.sandbox("c1")
+		},
 		"0.3.1": func(e *env) string {
 			e.sharedAt("0.3.1")
 			e.boundEndpoint()

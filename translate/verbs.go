@@ -1,6 +1,11 @@
 package translate
 
-import "github.com/containernetworking/cni/pkg/version"
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/version"
+)
 
 // Verbs are the CNI verbs beyond ADD, DEL and VERSION that docker-cni sends
 // for a network, by the cniVersion of its conflist.
@@ -32,18 +37,53 @@ func VerbsFor(listVersion string, bound bool) Verbs {
 	return Verbs{Status: at("1.1.0"), Check: at("0.4.0"), GC: at("1.1.0") && !bound}
 }
 
-// Checkable says whether CHECK can hold for an attachment made in mode
-// under the name addName, whose link is now named nameNow in the netns ADD
-// ran in ("": not found there): the interface must be where ADD put it,
-// under the name ADD gave it. It is in direct mode (libnetwork leaves the
-// interface alone) and in handover mode on engines that keep the name
-// docker-cni hands over (Docker 28 and newer; older ones, which hand over
-// only on docker network connect, name it themselves). In move mode the
-// chain ran in a scratch netns that is gone by then. A link not found is
-// checked: CHECK says what is missing.
-func Checkable(mode JoinMode, addName, nameNow string) bool {
-	if mode != JoinDirect && mode != JoinHandover {
+// CheckFacts are what is known of a live attachment when CHECK is due.
+type CheckFacts struct {
+	Mode JoinMode
+	// IfName is the name ADD gave the interface; NameNow the name of the
+	// link with the interface's MAC in the netns ADD ran in ("": none
+	// there).
+	IfName, NameNow string
+	// ResultMAC is the interface's MAC in ADD's result (what CHECK
+	// compares with); MAC the one it has once Docker has it.
+	ResultMAC, MAC string
+}
+
+// Checkable says whether CHECK can hold for an attachment: the interface
+// must be where ADD put it, as ADD left it. It is in direct mode
+// (libnetwork leaves the interface alone) and in handover mode, unless the
+// engine named the interface itself (Docker before 28, which hands over
+// only on docker network connect) or libnetwork set a MAC the chain could
+// not (generated networks: docker inspect shows the MAC the container
+// has). In move mode the chain ran in a scratch netns that is gone by
+// then. A link not found is checked: CHECK says what is missing.
+func Checkable(f CheckFacts) bool {
+	if f.Mode != JoinDirect && f.Mode != JoinHandover {
 		return false
 	}
-	return nameNow == "" || nameNow == addName
+	if f.NameNow != "" && f.NameNow != f.IfName {
+		return false
+	}
+	return f.ResultMAC == "" || f.MAC == "" || strings.EqualFold(f.ResultMAC, f.MAC)
+}
+
+// StoredResultMAC is the MAC of interface ifName inside the container in
+// a CNI result as docker-cni stores it (any version from 0.3.0; "" when
+// it has none).
+func StoredResultMAC(result []byte, ifName string) string {
+	var r struct {
+		Interfaces []struct {
+			Name, Mac, Sandbox string
+		} `json:"interfaces"`
+	}
+	if json.Unmarshal(result, &r) != nil {
+		return ""
+	}
+	mac := ""
+	for _, i := range r.Interfaces {
+		if i.Name == ifName && i.Sandbox != "" {
+			mac = i.Mac
+		}
+	}
+	return mac
 }
