@@ -157,7 +157,6 @@ func (d *Driver) generate(nw *state.Network, data []*network.IPAMData, pools []*
 	}
 	list, err := translate.GenerateConflist(translate.GenerateParams{
 		Name: name, CNIVersion: opts.CNIVersion, BridgeName: bridge, MTU: opts.MTU, Internal: opts.Internal, Pools: tps, DataDir: d.cfg.DataDir,
-		SetsMAC: opts.Join == translate.JoinDirect,
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/docker-cni/docker-cni/internal/testutil"
 	"github.com/docker-cni/docker-cni/observe"
@@ -147,11 +148,14 @@ func TestVerifyChecks(t *testing.T) {
 			}
 			return ""
 		},
-		// A generated network: libnetwork sets the MAC docker-cni chose
-		// at CreateEndpoint, not the chain's.
+		// docker run --mac-address on a bound chain that cannot set it:
+		// libnetwork sets it as it takes the interface over.
 		"libnetwork's MAC": func(e *env) string {
-			e.mustCreateNetwork(netID(1), subnet("10.30.0.0/24"), map[string]any{})
-			e.createEndpoint(netID(1), epID(1), "web")
+			e.mustCreateNetwork(netID(1), bound("shared"), map[string]any{})
+			if _, err := e.d.CreateEndpoint(e.ctx, &network.CreateEndpointRequest{NetworkID: netID(1), EndpointID: epID(1),
+				Interface: &network.EndpointInterface{Address: "10.88.0.7/24", MacAddress: "02:42:0a:58:00:07"}}); err != nil {
+				t.Fatal(err)
+			}
 			return e.sandbox("c1")
 		},
 		"0.3.1": func(e *env) string {

@@ -31,10 +31,6 @@ type GenerateParams struct {
 	Pools      []Pool
 	// DataDir is host-local's store, kept out of kubelet's default.
 	DataDir string
-	// SetsMAC adds the tuning plugin to set the endpoint's MAC: only a
-	// direct-mode network needs it (elsewhere libnetwork sets the MAC as
-	// it takes the interface over).
-	SetsMAC bool
 }
 
 type hostLocalRange struct {
@@ -64,17 +60,14 @@ type bridgeConfig struct {
 	HairpinMode bool          `json:"hairpinMode"`
 	MTU         int           `json:"mtu,omitempty"`
 	IPAM        hostLocalIPAM `json:"ipam"`
+	// Capabilities: "mac", the MAC docker-cni chose for the endpoint.
+	Capabilities map[string]bool `json:"capabilities,omitempty"`
 }
 
 type portMapConfig struct {
 	Type         string          `json:"type"`
 	Capabilities map[string]bool `json:"capabilities"`
 	SNAT         *bool           `json:"snat,omitempty"`
-}
-
-type tuningConfig struct {
-	Type         string          `json:"type"`
-	Capabilities map[string]bool `json:"capabilities"`
 }
 
 type conflist struct {
@@ -151,8 +144,9 @@ func HostLocalIPAM(pools []Pool, internal bool, dataDir string) hostLocalIPAM {
 }
 
 // GenerateConflist builds the conflist of a network created without a
-// binding: bridge + host-local, and tuning for the MAC address in direct
-// mode. What the bridge plugin's ipMasq and the firewall plugin would do for
+// binding: bridge + host-local, the bridge setting the MAC docker-cni chose
+// for the endpoint (its "mac" capability), so that the chain's result,
+// docker inspect and the container agree in every join mode. What the bridge plugin's ipMasq and the firewall plugin would do for
 // every container (masquerade; let traffic to and between containers pass
 // a FORWARD chain whose policy dockerd sets to DROP), docker-cni does once
 // for the network (GeneratedRules); published ports go through portmap, run
@@ -174,16 +168,13 @@ func GenerateConflist(p GenerateParams) ([]byte, error) {
 		IsGateway: true,
 		// Masquerade and forward accepts are docker-cni's, once per
 		// network (GeneratedRules), not the plugins' per container.
-		IPMasq:      false,
-		HairpinMode: true,
-		MTU:         p.MTU,
-		IPAM:        HostLocalIPAM(p.Pools, p.Internal, p.DataDir),
+		IPMasq:       false,
+		HairpinMode:  true,
+		MTU:          p.MTU,
+		IPAM:         HostLocalIPAM(p.Pools, p.Internal, p.DataDir),
+		Capabilities: map[string]bool{"mac": true},
 	}
 	list := conflist{CNIVersion: version, Name: p.Name, Plugins: []any{br}}
-	if p.SetsMAC {
-		// tuning sets the MAC Docker records for the endpoint.
-		list.Plugins = append(list.Plugins, tuningConfig{Type: "tuning", Capabilities: map[string]bool{"mac": true}})
-	}
 	// No portmap: docker-cni runs it on its own, for the containers that
 	// publish ports only.
 	return json.MarshalIndent(list, "", "  ")

@@ -118,7 +118,7 @@ const Notes = `- **CNI verbs.** docker-cni sends ADD and DEL (the whole chain at
   alone to reserve and release addresses; portmap alone to publish ports), VERSION (every plugin of
   the chain, at network create), STATUS before each Join's ADD (1.1.0), CHECK of live containers at
   reconcile (0.4.0 and later; where the interface is as the chain left it: not in move mode, so not
-  on Debian's 20.10, nor on generated networks, whose MAC libnetwork sets) and GC of generated networks at reconcile (1.1.0; never of a bound network, whose
+  on Debian's 20.10) and GC of generated networks at reconcile (1.1.0; never of a bound network, whose
   plugins keep the pods' attachments). Every cell checks this against its plugins after ` + "`docker-cni gc`" + `:
   STATUS and CHECK sent exactly where the version and the engine have them, every CHECK passing, no GC
   to its bound networks; bridge cells also make a generated network at the cell's version and check

@@ -200,8 +200,8 @@ func TestJoinModeDirect(t *testing.T) {
 }
 
 // TestMACAddress: --mac-address is set on the container's interface (the
-// generated chain's tuning plugin), and without it docker inspect still
-// shows the MAC the container really has.
+// generated chain's bridge plugin, through its "mac" capability), and
+// without it docker inspect still shows the MAC the container really has.
 func TestMACAddress(t *testing.T) {
 	forEngine(t, func(t *testing.T, e engine) {
 		name := uniq(t, e, "mac")
