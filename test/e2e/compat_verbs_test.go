@@ -39,8 +39,8 @@ func (r *cellRun) verbs() error {
 	if err != nil {
 		return err
 	}
-	if out, err := run(r.ctx, r.d.bin, "gc", "--admin-socket", filepath.Join(r.d.runDir, "admin.sock")); err != nil {
-		return fmt.Errorf("docker-cni gc: %v: %s", err, compat.Short(out))
+	if _, err := r.d.cli("gc"); err != nil {
+		return err
 	}
 	ran, failed, err := r.verbLog()
 	if err != nil {

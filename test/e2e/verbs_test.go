@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,8 +72,8 @@ func count(scraped, series string) float64 { return max(0, metricValue(scraped, 
 // gc asks the daemon for a reconcile pass and waits for it.
 func gc(t *testing.T) {
 	t.Helper()
-	if out, err := run(t.Context(), s.d.bin, "gc", "--admin-socket", filepath.Join(s.d.runDir, "admin.sock")); err != nil {
-		t.Fatalf("docker-cni gc: %v: %s", err, out)
+	if _, err := s.d.cli("gc"); err != nil {
+		t.Fatal(err)
 	}
 }
 
