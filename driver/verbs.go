@@ -48,10 +48,11 @@ func (d *Driver) Verify(ctx context.Context, every time.Duration) error {
 		}
 		errs = append(errs, d.collect(ctx, nw))
 	}
-	if every >= 0 && len(errs) == 0 {
+	err = errors.Join(errs...)
+	if every >= 0 && err == nil {
 		d.pruneChecks(live)
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // checkNetwork CHECKs the network's checkable attachments due a check,

@@ -134,6 +134,13 @@ func TestVerifyChecks(t *testing.T) {
 	if n := len(e.calls(testutil.OpCheck)); n != 2 {
 		t.Errorf("CHECK ran for a detached endpoint")
 	}
+	if _, err := e.d.DeleteEndpoint(e.ctx, &network.DeleteEndpointRequest{NetworkID: netID(1), EndpointID: epID(1)}); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Verify(e.ctx, 0)
+	if n := len(e.d.checked); n != 0 {
+		t.Errorf("%d endpoints left in the CHECK schedule after DeleteEndpoint", n)
+	}
 
 	for name, setup := range map[string]func(e *env) string{
 		"move": func(e *env) string { e.boundEndpoint(); return filepath.Join(e.dir, "docker", "netns", "not-yet") },
