@@ -206,7 +206,7 @@ func parseSave(out string) saveDump {
 				d.chains = append(d.chains, f[0])
 			}
 		case strings.HasPrefix(line, "-A "):
-			if w := splitWords(line[3:]); len(w) > 0 {
+			if w := SplitRule(line[3:]); len(w) > 0 {
 				d.rules = append(d.rules, rule{chain: w[0], args: w[1:]})
 			}
 		}
@@ -214,9 +214,9 @@ func parseSave(out string) saveDump {
 	return d
 }
 
-// splitWords splits an iptables-save rule into words, honouring the double
+// SplitRule splits an iptables-save (or iptables -S) rule into words, honouring the double
 // quotes (and \" inside them) it puts around comments. Pure.
-func splitWords(s string) []string {
+func SplitRule(s string) []string {
 	var words []string
 	var cur strings.Builder
 	inWord, quoted := false, false

@@ -20,8 +20,8 @@ func TestSplitWords(t *testing.T) {
 		{`X --comment "" -j ACCEPT`, []string{"X", "--comment", "", "-j", "ACCEPT"}},
 		{`  X   -j   ACCEPT `, []string{"X", "-j", "ACCEPT"}},
 	} {
-		if got := splitWords(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("splitWords(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := SplitRule(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("SplitRule(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -43,7 +43,7 @@ func TestMentions(t *testing.T) {
 		{`FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD`, false},
 		{`FORWARD -i cri-smoke01 -j ACCEPT`, false},
 	} {
-		w := splitWords(tc.rule)
+		w := SplitRule(tc.rule)
 		r := rule{chain: w[0], args: w[1:]}
 		if got := mentions(r, "cri-smoke0", subnet); got != tc.want {
 			t.Errorf("mentions(%q) = %v, want %v", tc.rule, got, tc.want)

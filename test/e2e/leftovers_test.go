@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/docker-cni/docker-cni/test/cri"
 )
 
 // sweepLeftovers removes what an earlier run of the suite left behind when
@@ -98,38 +100,11 @@ func sweepNetwork(ctx context.Context, id string) error {
 			if !strings.HasPrefix(rule, "-A ") || !strings.Contains(rule, comment) {
 				continue
 			}
-			args := append([]string{"-w", "5", "-t", c.table, "-D"}, iptablesWords(strings.TrimPrefix(rule, "-A "))...)
+			args := append([]string{"-w", "5", "-t", c.table, "-D"}, cri.SplitRule(strings.TrimPrefix(rule, "-A "))...)
 			if out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
 				return fmt.Errorf("delete rule %q: %v: %s", rule, err, out)
 			}
 		}
 	}
 	return nil
-}
-
-// iptablesWords splits a rule as iptables -S prints it, keeping quoted
-// words (comments) whole.
-func iptablesWords(rule string) []string {
-	var words []string
-	var cur strings.Builder
-	quoted, any := false, false
-	for _, r := range rule {
-		switch {
-		case r == '"':
-			quoted, any = !quoted, true
-		case r == ' ' && !quoted:
-			if any {
-				words = append(words, cur.String())
-			}
-			cur.Reset()
-			any = false
-		default:
-			cur.WriteRune(r)
-			any = true
-		}
-	}
-	if any {
-		words = append(words, cur.String())
-	}
-	return words
 }
