@@ -71,7 +71,9 @@ N ?= 100
 soak: engines
 	SOAK_N=$(N) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -v -timeout 0 -run 'TestSoak$$' ./test/e2e/
 
-test: vet unit verify-units fuzz e2e
+# engines first: it installs every Debian package the suite needs (iptables
+# for hostfw's unit test, systemd-analyze for verify-units) on a fresh machine.
+test: engines vet unit verify-units fuzz e2e
 
 # Side by side, in one run (as root, under the e2e lock: `CI=true flock -o
 # /run/docker-cni-e2e.lock make bench`): the Go benchmarks of translate/ and
