@@ -93,7 +93,7 @@ clean:
 	rm -rf bin
 
 # ---- Installing: binary + systemd units, Debian package, managed plugin ----
-# The README's "Install" section says how each is used.
+# docs/install.md says how each is used.
 
 # A static, reproducible build: the .deb and the plugin's rootfs carry it
 # without libc.

@@ -12,7 +12,7 @@
 # update-alternatives chose), with the shared libraries they load. The
 # plugin's iptables must use the backend the host's dockerd uses: build on a
 # host like the ones it runs on. The mounts, capabilities and settings are
-# explained in the README (Install: managed plugin).
+# explained in docs/install.md (Docker managed plugin).
 set -euo pipefail
 
 bin=${1:?usage: $0 BIN DIR}

@@ -128,7 +128,7 @@ const Notes = `- **CNI verbs.** docker-cni sends ADD and DEL (the whole chain at
   product and docker-compose on each engine. A failure that needs two dimensions at once outside the CI
   slice would not show here.
 - **Move and handover** drop what a chain set on the interface beyond its address, gateway and routes
-  (README, *Join modes*): a cell where that shows is yellow, not red.`
+  ([Join modes](networks.md#join-modes)): a cell where that shows is yellow, not red.`
 
 // Render writes the report as markdown (docs/compatibility.md).
 func Render(r Report) string {

@@ -20,7 +20,8 @@ const managedPlugin = "docker-cni:e2e"
 // plugin sees the network namespaces the engine mounts after it started.
 // A restart-policy container comes back with its network when the engine
 // restarts. The suite's daemon is stopped meanwhile: every docker-cni on a host
-// removes dcni links its own records do not know (see the README).
+// removes dcni links its own records do not know (docs/install.md, Several
+// docker-cni on one node).
 func TestInstallManagedPlugin(t *testing.T) {
 	bundle := filepath.Join(t.TempDir(), "plugin")
 	if out, err := run(t.Context(), "make", "-C", s.repo, "--no-print-directory", "plugin", "PLUGIN_DIR="+bundle); err != nil {
