@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,6 +56,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: skipped: needs root (run `make test` as root)")
 		os.Exit(0)
 	}
+	unlock, err := suiteLock()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	defer unlock()
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: setup failed:", err)
 		s.premises.restore()
@@ -71,6 +78,27 @@ func TestMain(m *testing.M) {
 	s.d.stop()
 	s.premises.restore()
 	os.Exit(code)
+}
+
+// suiteLockFile serialises runs of the suite on one machine: two runs
+// would share the engines, the plugin socket and the host's firewall.
+const suiteLockFile = "/run/docker-cni-e2e-suite.lock"
+
+// suiteLock waits until no other run of the suite holds the lock, and
+// takes it; the kernel drops it when the process exits, however it ends.
+func suiteLock() (func(), error) {
+	f, err := os.OpenFile(suiteLockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", suiteLockFile, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: another run of the suite holds %s; waiting\n", suiteLockFile)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", suiteLockFile, err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 func setup() error {
