@@ -23,6 +23,8 @@ type backend interface {
 	view(fn func(kv) error) error
 	update(fn func(kv) error) error
 	close() error
+	// where names the store in errors (the database file).
+	where() string
 }
 
 // maxKeySize is the longest key bbolt takes; the memory store refuses the

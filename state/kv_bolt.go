@@ -7,8 +7,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// boltDB is the backend over a bbolt database.
-type boltDB struct{ db *bolt.DB }
+// boltDB is the backend over a bbolt database, the file at path.
+type boltDB struct {
+	db   *bolt.DB
+	path string
+}
 
 var _ backend = boltDB{}
 
@@ -19,6 +22,8 @@ func (b boltDB) view(fn func(kv) error) error {
 func (b boltDB) update(fn func(kv) error) error {
 	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltKV{tx}) })
 }
+
+func (b boltDB) where() string { return b.path }
 
 func (b boltDB) close() error { return b.db.Close() }
 

@@ -46,6 +46,8 @@ func (m *memDB) update(fn func(kv) error) error {
 
 func (m *memDB) close() error { return nil }
 
+func (m *memDB) where() string { return "the in-memory state" }
+
 // memBucket is one bucket: values by key, and the keys in order.
 type memBucket struct {
 	keys []string

@@ -30,12 +30,43 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	db, err := openBolt(filepath.Join(dir, dbFile), false)
+	path := dbPath(dir)
+	db, err := openChecked(path)
+	aside, corrupt := "", error(nil)
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		corrupt = err
+		if aside, err = moveAside(path, time.Now()); err == nil {
+			db, err = openChecked(path)
+		}
+	case err != nil && isReadOnlyFS(err):
+		return openReadOnlyFallback(path, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{b: boltDB{db}}
+	s := &Store{b: boltDB{db: db, path: path}, movedAside: aside, corrupt: corrupt}
 	if err := s.setUp(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openReadOnlyFallback opens the database of a state dir that cannot be
+// written (a read-only mount, a wrong owner) for reading, so that the
+// daemon serves what it recorded and fails only the requests that must
+// write. Without a database there is nothing to serve.
+func openReadOnlyFallback(path string, why error) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("state dir %s cannot be written (%w) and has no state database", filepath.Dir(path), why)
+	}
+	db, err := openBolt(path, true)
+	if err != nil {
+		return nil, fmt.Errorf("state database %s cannot be opened for writing (%w) nor for reading: %w", path, why, err)
+	}
+	s := &Store{b: boltDB{db: db, path: path}, readOnly: why.Error()}
+	if err := s.View(func(tx *Tx) error { return checkSchema(tx, path) }); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -54,7 +85,7 @@ func OpenReadOnly(dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{b: boltDB{db}}
+	s := &Store{b: boltDB{db: db, path: path}}
 	if err := s.View(func(tx *Tx) error { return checkSchema(tx, path) }); err != nil {
 		db.Close()
 		return nil, err
@@ -82,7 +113,7 @@ func openBolt(path string, readOnly bool) (*bolt.DB, error) {
 // schema and the legacy records in one transaction, and then the legacy
 // tables are moved away.
 func (s *Store) setUp(dir string) error {
-	path := filepath.Join(dir, dbFile)
+	path := dbPath(dir)
 	legacy, err := findLegacy(dir)
 	if err != nil {
 		return err
@@ -93,7 +124,7 @@ func (s *Store) setUp(dir string) error {
 		if v := tx.kv.get(bucketMeta, schemaKey); v != nil {
 			return checkSchema(tx, path)
 		}
-		fresh = true
+		fresh, s.fresh = true, true
 		n, err := importLegacy(tx, dir, legacy)
 		if err != nil {
 			return err

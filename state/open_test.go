@@ -195,11 +195,11 @@ func TestInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := s.Instance()
+	a, err := s.Instance("")
 	if err != nil || len(a) != 8 {
 		t.Fatalf("Instance = %q, %v", a, err)
 	}
-	if b, _ := s.Instance(); b != a {
+	if b, _ := s.Instance(""); b != a {
 		t.Errorf("Instance changed: %q then %q", a, b)
 	}
 	s.Close()
@@ -208,10 +208,10 @@ func TestInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if c, _ := s.Instance(); c != a {
+	if c, _ := s.Instance(""); c != a {
 		t.Errorf("Instance after reopening = %q, want %q", c, a)
 	}
-	if m, _ := state.NewMemory().Instance(); m == "" || m == a {
+	if m, _ := state.NewMemory().Instance(""); m == "" || m == a {
 		t.Errorf("memory store instance %q", m)
 	}
 }

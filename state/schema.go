@@ -33,19 +33,35 @@ const instanceKey = "instance"
 // made at first use and kept: what the instance marks as its own outside
 // its state (host interfaces, owner IDs in CNI IPAM stores) carries it, so
 // that two instances on one node (one per engine, as managed plugins run)
-// never sweep each other's.
-func (s *Store) Instance() (string, error) {
+// never sweep each other's. A new database takes derive, when given: the
+// daemon derives it from where its state dir lives, so that an instance
+// whose database was lost gets its ID back and knows its leftovers as its
+// own. Without derive (or in a read-only database) the ID is random.
+func (s *Store) Instance(derive string) (string, error) {
 	var id string
-	err := s.Update(func(tx *Tx) error {
+	err := s.View(func(tx *Tx) error {
+		id = string(tx.kv.get(bucketMeta, instanceKey))
+		return nil
+	})
+	if err != nil || id != "" {
+		return id, err
+	}
+	if derive == "" {
+		b := make([]byte, 4)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		derive = hex.EncodeToString(b)
+	}
+	if s.readOnly != "" {
+		return derive, nil
+	}
+	err = s.Update(func(tx *Tx) error {
 		if v := tx.kv.get(bucketMeta, instanceKey); v != nil {
 			id = string(v)
 			return nil
 		}
-		b := make([]byte, 4)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		id = hex.EncodeToString(b)
+		id = derive
 		return tx.kv.put(bucketMeta, instanceKey, []byte(id))
 	})
 	return id, err

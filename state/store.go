@@ -7,6 +7,12 @@ import "fmt"
 type Store struct {
 	b        backend
 	imported int
+	// fresh, movedAside and readOnly are what Open found (see Fresh,
+	// MovedAside, ReadOnly).
+	fresh      bool
+	movedAside string
+	corrupt    error
+	readOnly   string
 }
 
 // NewMemory returns a Store kept in memory, for handler tests. It behaves
@@ -31,13 +37,16 @@ func (s *Store) View(fn func(*Tx) error) error {
 // database) only if fn returns nil: all of fn's writes or none. fn's error
 // is returned as it is. fn must not start another transaction.
 func (s *Store) Update(fn func(*Tx) error) error {
+	if s.readOnly != "" {
+		return fmt.Errorf("state database %s is read-only (%s): nothing was changed", s.b.where(), s.readOnly)
+	}
 	var fnErr error
 	err := s.b.update(func(k kv) error {
 		fnErr = fn(&Tx{kv: k})
 		return fnErr
 	})
 	if err != nil && err != fnErr {
-		return fmt.Errorf("state transaction: %w", err)
+		return fmt.Errorf("write state database %s: %w: nothing was changed", s.b.where(), err)
 	}
 	return err
 }

@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	reportOpen(log, store)
 	if n := store.Imported(); n > 0 {
 		log.Info("imported the previous release's JSON state into the state database", "records", n, "state_dir", f.stateDir)
 	}
@@ -210,7 +211,7 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	dataDir := filepath.Join(f.stateDir, "ipam")
 	// Docker's addresses are reserved and released in process where the
 	// IPAM plugin is host-local: no exec on the container start path.
-	instance, err := store.Instance()
+	instance, err := store.Instance(state.DirInstance(f.stateDir))
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/docker-cni/docker-cni/observe"
 	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/server"
+	"github.com/docker-cni/docker-cni/state"
 )
 
 // daemon is what serve wired together.
@@ -154,4 +155,18 @@ func (dm *daemon) checkAfter(trigger string) time.Duration {
 		return 0
 	}
 	return dm.checkEvery
+}
+
+// reportOpen logs what Open found wrong with the state database: a corrupt
+// one moved aside (docker-cni rebuilds its records from the engines, the
+// IPAM stores and the CNI cache), or a state dir it cannot write.
+func reportOpen(log *slog.Logger, store *state.Store) {
+	if aside, why := store.MovedAside(); aside != "" {
+		log.Error("state database was corrupt: moved aside, starting on a new one rebuilt from the engines, the IPAM stores and the CNI cache",
+			"moved_to", aside, "err", why)
+	}
+	if why := store.ReadOnly(); why != "" {
+		log.Error("state database cannot be written: serving what it holds; requests that must record something fail until it can be written (then restart docker-cni)",
+			"err", why)
+	}
 }
