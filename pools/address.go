@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -13,12 +14,10 @@ import (
 	"github.com/docker-cni/docker-cni/translate"
 )
 
-func (a *Authority) knownPool(id string) (*state.Pool, error) {
-	p, err := a.Pool(id)
-	if errors.Is(err, state.ErrNotFound) {
-		return nil, fmt.Errorf("pool %s is unknown to docker-cni (was its state dir removed?)", id)
-	}
-	return p, err
+// knownPool loads the pool a Docker IPAM call names, making its records
+// again if they were lost (resolve).
+func (a *Authority) knownPool(ctx context.Context, id string) (*state.Pool, error) {
+	return a.resolve(ctx, id)
 }
 
 // Gateway answers Docker's gateway request: the pool's gateway, or, for a
@@ -26,9 +25,12 @@ func (a *Authority) knownPool(id string) (*state.Pool, error) {
 // allocation. It is not reserved: host-local never hands out a range's
 // gateway.
 func (a *Authority) Gateway(ctx context.Context, poolID string, want netip.Addr) (netip.Prefix, error) {
+	if _, err := a.resolve(ctx, poolID); err != nil {
+		return netip.Prefix{}, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	pool, subnet, err := a.poolAndSubnet(poolID, want)
+	pool, subnet, err := a.poolAndSubnet(ctx, poolID, want)
 	if err != nil {
 		return netip.Prefix{}, err
 	}
@@ -53,8 +55,8 @@ func (a *Authority) Gateway(ctx context.Context, poolID string, want netip.Addr)
 }
 
 // poolAndSubnet loads a pool and checks that want, if valid, is in it.
-func (a *Authority) poolAndSubnet(poolID string, want netip.Addr) (*state.Pool, netip.Prefix, error) {
-	pool, err := a.knownPool(poolID)
+func (a *Authority) poolAndSubnet(ctx context.Context, poolID string, want netip.Addr) (*state.Pool, netip.Prefix, error) {
+	pool, err := a.knownPool(ctx, poolID)
 	if err != nil {
 		return nil, netip.Prefix{}, err
 	}
@@ -72,7 +74,7 @@ func (a *Authority) poolAndSubnet(poolID string, want netip.Addr) (*state.Pool, 
 // CNI network's IPAM store under a new owner ID, for the container name
 // (when the engine sent it), and returns it with the subnet's length.
 func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr, name string) (netip.Prefix, error) {
-	pool, subnet, err := a.poolAndSubnet(poolID, netip.Addr{})
+	pool, subnet, err := a.poolAndSubnet(ctx, poolID, netip.Addr{})
 	if err == nil {
 		pool, subnet, err = a.followLease(ctx, pool, subnet)
 	}
@@ -174,13 +176,13 @@ func addressIn(res *current.Result, subnet netip.Prefix) (netip.Addr, string, bo
 // Release releases a reservation in the CNI IPAM store. Releasing the
 // gateway, or an address docker-cni does not know, does nothing.
 func (a *Authority) Release(ctx context.Context, poolID string, addr netip.Addr) error {
-	pool, err := a.Pool(poolID)
-	if errors.Is(err, state.ErrNotFound) {
-		a.log.WarnContext(ctx, "release in unknown pool", "pool", poolID, "address", addr)
+	pool, err := a.resolve(ctx, poolID)
+	if err != nil {
+		a.log.WarnContext(ctx, "release in unknown pool", "pool", poolID, "address", addr, "err", err)
 		return nil
 	}
-	if err != nil || addr.String() == pool.Gateway {
-		return err
+	if addr.String() == pool.Gateway {
+		return nil
 	}
 	var r *state.Reservation
 	err = a.store.View(func(tx *state.Tx) (err error) {
@@ -188,13 +190,31 @@ func (a *Authority) Release(ctx context.Context, poolID string, addr netip.Addr)
 		return err
 	})
 	if errors.Is(err, state.ErrNotFound) {
-		a.log.WarnContext(ctx, "release of unknown address", "pool", pool.ID, "address", addr)
-		return nil
+		r = a.storeReservation(pool, addr)
+		if r == nil {
+			a.log.WarnContext(ctx, "release of unknown address", "pool", pool.ID, "address", addr)
+			return nil
+		}
+		err = nil
 	}
 	if err != nil {
 		return err
 	}
 	return a.release(ctx, pool, r)
+}
+
+// storeReservation is the reservation the IPAM store shows for addr when
+// docker-cni's records lost it: a host-local entry whose owner is a Docker
+// endpoint's (nil otherwise).
+func (a *Authority) storeReservation(pool *state.Pool, addr netip.Addr) *state.Reservation {
+	owner, ifName := a.storeOwner(pool, addr)
+	if !strings.HasPrefix(owner, OwnerPrefix) {
+		return nil
+	}
+	if ifName == "" {
+		ifName = reservationIfName
+	}
+	return &state.Reservation{PoolID: pool.ID, Address: addr.String(), OwnerID: owner, IfName: ifName}
 }
 
 func (a *Authority) release(ctx context.Context, pool *state.Pool, r *state.Reservation) error {

@@ -182,6 +182,12 @@ func hostAddresses(cidrs []string) []string {
 // forgets the pool. An unknown pool is not an error (Docker repeats
 // calls).
 func (a *Authority) ReleasePool(ctx context.Context, id string) error {
+	if desc, ok := translate.ParsePoolID(id); ok {
+		// A rebuilt pool Docker never named yet takes its ID now.
+		if _, err := a.adopt(id, desc); err != nil {
+			return err
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var pool *state.Pool
@@ -209,5 +215,6 @@ func (a *Authority) ReleasePool(ctx context.Context, id string) error {
 		return fmt.Errorf("forget pool %s: %w", id, err)
 	}
 	a.log.InfoContext(ctx, "pool released", "pool", id)
+	a.removeGeneratedStore(ctx, pool)
 	return nil
 }

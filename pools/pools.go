@@ -42,6 +42,10 @@ type Config struct {
 	// Instance is this docker-cni's ID (state.Store.Instance): the owner
 	// IDs of its reservations carry it, and it sweeps only those.
 	Instance string
+	// HostAddresses lists the host's interface addresses (nil: none); a
+	// generated pool made again from its ID takes its bridge's address in
+	// the subnet as its gateway.
+	HostAddresses func() []netip.Addr
 }
 
 // Runner runs one plugin on its own; package cnirun implements it.
@@ -60,6 +64,9 @@ type Authority struct {
 	// mu serialises pool changes: creation (clash checks), claims, swaps
 	// and release.
 	mu sync.Mutex
+	// rebuilder, when set, is awaited when a call names a pool the state
+	// does not know.
+	rebuilder Rebuilder
 }
 
 // New returns the authority over store.

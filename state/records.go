@@ -35,7 +35,12 @@ type Pool struct {
 	IPAMConf json.RawMessage
 	// NetworkID is set when CreateNetwork claims the pool.
 	NetworkID string `json:",omitempty"`
-	Created   time.Time
+	// Provisional says the pool was rebuilt from an engine's network
+	// after docker-cni's records were lost, under an ID Docker does not
+	// know: the first IPAM call naming this CNI network and subnet gives
+	// it Docker's ID.
+	Provisional bool `json:",omitempty"`
+	Created     time.Time
 }
 
 // Reservation is an address reserved in a CNI IPAM store for Docker.
