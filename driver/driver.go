@@ -28,6 +28,7 @@ import (
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/engine"
 	"github.com/docker-cni/docker-cni/observe"
+	"github.com/docker-cni/docker-cni/pools"
 	"github.com/docker-cni/docker-cni/state"
 	"github.com/docker-cni/docker-cni/translate"
 )
@@ -84,6 +85,8 @@ type Pools interface {
 	ReleasePool(ctx context.Context, id string) error
 	ReleaseAddresses(ctx context.Context, poolIDs, cidrs []string) error
 	Stale(ctx context.Context, minAge time.Duration) ([]string, error)
+	RebuildPool(ctx context.Context, req pools.Request, gw netip.Addr) (*state.Pool, error)
+	AdoptReservation(ctx context.Context, poolID, addr, name string) error
 }
 
 // Containers finds what the engines said of a container, without calling
@@ -96,6 +99,9 @@ type Containers interface {
 type Firewall interface {
 	Ensure(ctx context.Context, chain string, rules []translate.AcceptRule) (bool, error)
 	Remove(ctx context.Context, chain string, rules []translate.AcceptRule) error
+	// RemoveTagged removes the rules of docker-cni's chains (and
+	// DOCKER-USER) whose comment is tag.
+	RemoveTagged(ctx context.Context, tag string) error
 }
 
 // hostNetNS is the daemon's own netns, where libnetwork leaves an interface
@@ -145,6 +151,10 @@ type Driver struct {
 	// checked is when each endpoint was last CHECKed (see Verify).
 	checkedMu sync.Mutex
 	checked   map[string]time.Time
+	// cache reads libcni's cache (nil: none); rebuilder is awaited for
+	// records the state does not know (nil: none).
+	cache     AttachmentCache
+	rebuilder Rebuilder
 }
 
 // Deps are the driver's collaborators.
@@ -162,13 +172,16 @@ type Deps struct {
 	// kernel takes tens of milliseconds to delete a veth pair); nil runs it
 	// at once. What it does not finish (a crash) Sweep does.
 	Later func(func())
+	// Cache reads libcni's cache, for records lost with the state (nil:
+	// none).
+	Cache AttachmentCache
 }
 
 // New returns a network driver.
 func New(cfg Config, deps Deps) *Driver {
 	return &Driver{cfg: cfg, store: deps.Store, pools: deps.Pools, cni: deps.CNI, ns: deps.NS, fw: deps.FW, log: deps.Log, now: time.Now,
 		conf: &cniconf.Cached{Dir: cfg.ConfDir}, count: counterOr(deps.Counter), later: deps.Later,
-		checked: map[string]time.Time{}}
+		checked: map[string]time.Time{}, cache: deps.Cache}
 }
 
 // SetContainers gives the driver the engines' container cache.

@@ -20,6 +20,7 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *network.CreateEndpoint
 	if req.NetworkID == "" || req.EndpointID == "" {
 		return nil, cnm.MissingID("create endpoint", "the request names no network or no endpoint")
 	}
+	d.awaitRecord(ctx, d.hasNetwork(req.NetworkID), true)
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
 	resp, err := d.createEndpoint(req)
@@ -81,9 +82,13 @@ func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpoint
 	if req.EndpointID == "" {
 		return nil, cnm.MissingID("delete endpoint", "no endpoint ID in the request")
 	}
+	d.awaitRecord(ctx, d.hasEndpoint(req.EndpointID), false)
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
 	ep, err := d.existingEndpoint(req.EndpointID)
+	if ep == nil && err == nil {
+		err = d.detachUnknown(ctx, req.NetworkID, req.EndpointID)
+	}
 	if ep == nil || err != nil {
 		return nil, err
 	}

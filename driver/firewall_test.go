@@ -34,6 +34,18 @@ func (f *recordingFW) Ensure(ctx context.Context, chain string, rules []translat
 	return true, nil
 }
 
+// RemoveTagged removes the rules whose args carry the comment tag.
+func (f *recordingFW) RemoveTagged(ctx context.Context, tag string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.rules {
+		if strings.Contains(k, "--comment "+tag+" ") || strings.HasSuffix(k, "--comment "+tag) {
+			delete(f.rules, k)
+		}
+	}
+	return nil
+}
+
 func (f *recordingFW) Remove(ctx context.Context, chain string, rules []translate.AcceptRule) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -23,6 +23,7 @@ func (d *Driver) Join(ctx context.Context, req *network.JoinRequest) (*cnm.JoinR
 	if req.NetworkID == "" || req.EndpointID == "" {
 		return nil, cnm.MissingID("join", "the request names no network or no endpoint")
 	}
+	d.awaitRecord(ctx, func() bool { return d.hasNetwork(req.NetworkID)() && d.hasEndpoint(req.EndpointID)() }, true)
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
 	resp, err := d.join(ctx, req)
@@ -111,7 +112,7 @@ func (d *Driver) plan(ctx context.Context, nw *state.Network, ep *state.Endpoint
 		}
 	}
 	return translate.PlanJoin(
-		translate.JoinNetwork{CNINetwork: nw.CNINetwork, Conflist: nw.Conflist, Gateways: nw.Gateways, Internal: nw.Internal, Join: translate.JoinMode(nw.JoinMode), Bound: nw.Bound},
+		joinNetwork(nw),
 		translate.JoinEndpoint{ID: ep.ID, Addresses: ep.Addresses, Gateways: ep.Gateways, MAC: ep.MAC, IfName: ep.IfName, Identity: d.identity(ctx, ep)},
 		sb, translate.JoinHost{ScratchDir: d.cfg.ScratchDir, K8sNamespace: d.cfg.K8sNamespace})
 }

@@ -270,11 +270,12 @@ func (d *Driver) DeleteNetwork(ctx context.Context, req *network.DeleteNetworkRe
 	if req.NetworkID == "" {
 		return nil, cnm.MissingID("delete network", "no network ID in the request")
 	}
+	d.awaitRecord(ctx, d.hasNetwork(req.NetworkID), false)
 	unlock := d.locks.lock(req.NetworkID)
 	defer unlock()
 	nw, err := d.network(req.NetworkID)
 	if errors.Is(err, state.ErrNotFound) {
-		return nil, nil
+		return nil, d.deleteUnknownNetwork(ctx, req.NetworkID)
 	}
 	if err != nil {
 		return nil, err

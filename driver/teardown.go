@@ -18,9 +18,13 @@ func (d *Driver) Leave(ctx context.Context, req *network.LeaveRequest) (*struct{
 	if req.EndpointID == "" {
 		return nil, cnm.MissingID("leave", "no endpoint ID in the request")
 	}
+	d.awaitRecord(ctx, d.hasEndpoint(req.EndpointID), false)
 	unlock := d.locks.lock(req.EndpointID)
 	defer unlock()
 	ep, err := d.existingEndpoint(req.EndpointID)
+	if ep == nil && err == nil {
+		err = d.detachUnknown(ctx, req.NetworkID, req.EndpointID)
+	}
 	if ep == nil || err != nil {
 		return nil, err
 	}

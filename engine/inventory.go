@@ -21,6 +21,8 @@ type Network struct {
 	Host string
 	ID   string
 	Name string
+	// Driver is the network's driver, as the engine names it.
+	Driver string
 	// Options are the driver options (docker network create -o).
 	Options              map[string]string
 	Internal, EnableIPv6 bool
@@ -51,13 +53,14 @@ const inventoryTimeout = 20 * time.Second
 // drivers (or, with plugins set, a managed plugin running docker-cni), with
 // their running containers' endpoints. An engine that does not answer is
 // left out and named in the error; the networks of the others are
-// returned.
-func (e *Engines) Inventory(ctx context.Context, drivers []string, plugins bool) ([]Network, error) {
+// returned. known endpoints (nil: none) are listed without asking for
+// their container's sandbox.
+func (e *Engines) Inventory(ctx context.Context, drivers []string, plugins bool, known func(endpointID string) bool) ([]Network, error) {
 	var out []Network
 	var errs []error
 	for i, c := range e.clients {
 		cctx, cancel := context.WithTimeout(ctx, inventoryTimeout)
-		nws, err := inventoryOf(cctx, c, e.hosts[i], drivers, plugins)
+		nws, err := inventoryOf(cctx, c, e.hosts[i], drivers, plugins, known)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ask %s for its networks: %w", e.hosts[i], err))
@@ -68,7 +71,7 @@ func (e *Engines) Inventory(ctx context.Context, drivers []string, plugins bool)
 	return out, errors.Join(errs...)
 }
 
-func inventoryOf(ctx context.Context, c *client.Client, host string, drivers []string, plugins bool) ([]Network, error) {
+func inventoryOf(ctx context.Context, c *client.Client, host string, drivers []string, plugins bool, known func(string) bool) ([]Network, error) {
 	if plugins {
 		names, err := dockerCNIPlugins(ctx, c)
 		if err != nil {
@@ -92,15 +95,15 @@ func inventoryOf(ctx context.Context, c *client.Client, host string, drivers []s
 		if err != nil {
 			return nil, fmt.Errorf("network %.12s: %w", s.ID, err)
 		}
-		out = append(out, fromInspect(ctx, c, host, nw))
+		out = append(out, fromInspect(ctx, c, host, nw, known))
 	}
 	return out, nil
 }
 
 // fromInspect is a Network from the engine's inspect, with each container's
 // sandbox asked for.
-func fromInspect(ctx context.Context, c *client.Client, host string, nw network.Inspect) Network {
-	n := Network{Host: host, ID: nw.ID, Name: nw.Name, Options: nw.Options, Internal: nw.Internal, EnableIPv6: nw.EnableIPv6,
+func fromInspect(ctx context.Context, c *client.Client, host string, nw network.Inspect, known func(string) bool) Network {
+	n := Network{Host: host, ID: nw.ID, Name: nw.Name, Driver: nw.Driver, Options: nw.Options, Internal: nw.Internal, EnableIPv6: nw.EnableIPv6,
 		IPAMDriver: nw.IPAM.Driver, IPAMOptions: nw.IPAM.Options, IPAM: nw.IPAM.Config}
 	for cid, r := range nw.Containers {
 		ep := Endpoint{ID: r.EndpointID, ContainerID: cid, Name: r.Name, MAC: r.MacAddress}
@@ -108,6 +111,10 @@ func fromInspect(ctx context.Context, c *client.Client, host string, nw network.
 			if a != "" {
 				ep.Addresses = append(ep.Addresses, a)
 			}
+		}
+		if known != nil && known(r.EndpointID) {
+			n.Endpoints = append(n.Endpoints, ep)
+			continue
 		}
 		if info, err := c.ContainerInspect(ctx, cid); err == nil && info.NetworkSettings != nil {
 			ep.SandboxKey = info.NetworkSettings.SandboxKey

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -26,6 +28,7 @@ type table interface {
 	Insert(table, chain string, pos int, rulespec ...string) error
 	Append(table, chain string, rulespec ...string) error
 	Delete(table, chain string, rulespec ...string) error
+	List(table, chain string) ([]string, error)
 }
 
 // own are docker-cni's own chains, with the table and the built-in chain
@@ -180,4 +183,67 @@ func (t *IPTables) Remove(ctx context.Context, chain string, rules []translate.A
 		}
 	}
 	return nil
+}
+
+// tagged are the chains RemoveTagged looks in: dockerd's DOCKER-USER and
+// docker-cni's own.
+var tagged = [][2]string{
+	{"filter", translate.DockerUserChain},
+	{"filter", translate.ForwardChain},
+	{"nat", translate.PostroutingChain},
+}
+
+// RemoveTagged deletes, in both families, every rule of DOCKER-USER and of
+// docker-cni's own chains whose comment is tag: the rules of a network
+// whose record was lost. Missing chains and binaries are fine.
+func (t *IPTables) RemoveTagged(ctx context.Context, tag string) error {
+	var errs []error
+	for _, v6 := range []bool{false, true} {
+		tb, err := t.table(v6)
+		if err != nil {
+			continue
+		}
+		for _, w := range tagged {
+			errs = append(errs, removeTagged(tb, w[0], w[1], tag))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeTagged deletes the rules of one chain whose comment is tag, by
+// their numbers, the last first so that the numbers hold.
+func removeTagged(tb table, tbl, chain, tag string) error {
+	if ok, err := tb.ChainExists(tbl, chain); err != nil || !ok {
+		return nil
+	}
+	rules, err := tb.List(tbl, chain)
+	if err != nil {
+		return fmt.Errorf("list %s %s: %w", tbl, chain, err)
+	}
+	nums := TaggedRuleNumbers(rules, tag)
+	for i := len(nums) - 1; i >= 0; i-- {
+		if err := tb.Delete(tbl, chain, strconv.Itoa(nums[i])); err != nil {
+			return fmt.Errorf("delete rule %d of %s %s: %w", nums[i], tbl, chain, err)
+		}
+	}
+	return nil
+}
+
+// TaggedRuleNumbers are the numbers (1-based, as iptables -D takes them) of
+// the rules in a chain listing (iptables -S) whose comment is tag. Pure.
+func TaggedRuleNumbers(listing []string, tag string) []int {
+	var out []int
+	n := 0
+	want := []string{`--comment "` + tag + `"`, "--comment " + tag + " "}
+	for _, r := range listing {
+		if !strings.HasPrefix(r, "-A ") {
+			continue
+		}
+		n++
+		line := r + " "
+		if strings.Contains(line, want[0]) || strings.Contains(line, want[1]) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

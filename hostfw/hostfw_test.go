@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,11 +50,40 @@ func (f *fakeTable) Append(table, chain string, spec ...string) error {
 func (f *fakeTable) Delete(table, chain string, spec ...string) error {
 	f.calls = append(f.calls, fmt.Sprintf("-D %s %s", chain, strings.Join(spec, " ")))
 	i := slices.Index(f.chains[chain], strings.Join(spec, " "))
+	if n, err := strconv.Atoi(strings.Join(spec, " ")); err == nil {
+		i = n - 1
+	}
 	if i < 0 {
 		return errors.New("no such rule")
 	}
 	f.chains[chain] = slices.Delete(f.chains[chain], i, i+1)
 	return nil
+}
+
+// List lists a chain as iptables -S does, quoting comments with spaces.
+func (f *fakeTable) List(table, chain string) ([]string, error) {
+	out := []string{"-N " + chain}
+	for _, r := range f.chains[chain] {
+		out = append(out, "-A "+chain+" "+quoteComment(r))
+	}
+	return out, nil
+}
+
+// quoteComment quotes the value of "--comment" up to the next " -" as
+// iptables -S prints it.
+func quoteComment(rule string) string {
+	before, after, ok := strings.Cut(rule, "--comment ")
+	if !ok {
+		return rule
+	}
+	val, rest, _ := strings.Cut(after, " -")
+	if rest != "" {
+		rest = " -" + rest
+	}
+	if strings.Contains(val, " ") {
+		val = `"` + val + `"`
+	}
+	return before + "--comment " + val + rest
 }
 
 func fakes(v4, v6 *fakeTable) *IPTables {
@@ -155,5 +185,41 @@ func TestOwnChains(t *testing.T) {
 	}
 	if len(v4.chains[translate.ForwardChain]) != 0 || len(v4.chains[translate.PostroutingChain]) != 0 {
 		t.Errorf("after Remove: %q", v4.chains)
+	}
+}
+
+func TestRemoveTagged(t *testing.T) {
+	v4 := &fakeTable{chains: map[string][]string{
+		translate.DockerUserChain: {
+			"-s 10.1.0.0/24 -m comment --comment docker-cni network aaaaaaaaaaaa -j ACCEPT",
+			"-s 10.9.0.0/24 -j DROP",
+			"-d 10.1.0.0/24 -m comment --comment docker-cni network aaaaaaaaaaaa -j ACCEPT",
+			"-d 10.2.0.0/24 -m comment --comment docker-cni network bbbbbbbbbbbb -j ACCEPT",
+		},
+		translate.ForwardChain: {"-o cni-aaaaaaaaaa -m comment --comment docker-cni network aaaaaaaaaaaa -j ACCEPT"},
+	}}
+	fw := fakes(v4, nil)
+	if err := fw.RemoveTagged(context.Background(), translate.NetworkRuleComment("aaaaaaaaaaaaffff")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"-s 10.9.0.0/24 -j DROP", "-d 10.2.0.0/24 -m comment --comment docker-cni network bbbbbbbbbbbb -j ACCEPT"}
+	if got := v4.chains[translate.DockerUserChain]; !slices.Equal(got, want) {
+		t.Errorf("DOCKER-USER after RemoveTagged:\n%q\nwant\n%q", got, want)
+	}
+	if got := v4.chains[translate.ForwardChain]; len(got) != 0 {
+		t.Errorf("DOCKER-CNI-FORWARD after RemoveTagged: %q", got)
+	}
+}
+
+func TestTaggedRuleNumbers(t *testing.T) {
+	listing := []string{
+		"-P FORWARD DROP",
+		`-A FORWARD -m comment --comment "docker-cni network 0123456789ab" -j ACCEPT`,
+		`-A FORWARD -m comment --comment "docker-cni network 0123456789abc" -j ACCEPT`,
+		"-A FORWARD -j DOCKER-USER",
+		`-A FORWARD -d 10.0.0.0/8 -m comment --comment "docker-cni network 0123456789ab" -j ACCEPT`,
+	}
+	if got := TaggedRuleNumbers(listing, "docker-cni network 0123456789ab"); !slices.Equal(got, []int{1, 4}) {
+		t.Errorf("TaggedRuleNumbers = %v, want [1 4]", got)
 	}
 }

@@ -62,4 +62,18 @@ func TestRealIPTables(t *testing.T) {
 	if list, _ := ipt.List("filter", chain); len(list) != 1 {
 		t.Errorf("chain after Remove: %q, want only its -N line", list)
 	}
+	// Rules found by their comment alone, as for a network whose record
+	// was lost, go; others stay.
+	if ok, err := fw.Ensure(context.Background(), chain, rules); !ok || err != nil {
+		t.Fatalf("Ensure: %v, %v", ok, err)
+	}
+	if err := ipt.Append("filter", chain, "-s", "10.231.118.0/24", "-j", "RETURN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeTagged(ipt, "filter", chain, translate.NetworkRuleComment("0123456789abcdef0123")); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := ipt.List("filter", chain); len(list) != 2 || !strings.Contains(list[1], "10.231.118.0/24") {
+		t.Errorf("chain after removeTagged: %q, want its -N line and the untagged rule", list)
+	}
 }

@@ -30,7 +30,15 @@ func (a *Authority) SweepStores(ctx context.Context, minAge time.Duration) error
 	if err != nil {
 		return err
 	}
+	// A provisional pool's network was not made again (yet): the entries
+	// of its running containers have no record, so its store is left
+	// alone, whichever pool names it.
 	seen := map[string]bool{}
+	for _, p := range pools {
+		if dir, err := translate.HostLocalStoreDir(p.IPAMConf); err == nil && p.Provisional {
+			seen[dir] = true
+		}
+	}
 	var errs []error
 	for _, p := range pools {
 		dir, err := translate.HostLocalStoreDir(p.IPAMConf)

@@ -32,7 +32,7 @@ const (
 // the bridge from its subnets is masqueraded, unless the network is
 // internal.
 func GeneratedRules(networkID, bridge string, subnets []netip.Prefix, internal bool) []AcceptRule {
-	comment := []string{"-m", "comment", "--comment", "docker-cni network " + ShortID(networkID)}
+	comment := []string{"-m", "comment", "--comment", NetworkRuleComment(networkID)}
 	fwd := func(v6 bool, args ...string) AcceptRule {
 		return AcceptRule{V6: v6, Table: "filter", Chain: ForwardChain, Args: append(args, comment...)}
 	}
@@ -72,7 +72,7 @@ func families(subnets []netip.Prefix) []bool {
 // network's subnets through FORWARD on a host where dockerd set the policy
 // to DROP: new connections in both directions, as pods expect.
 func DockerUserRules(networkID string, subnets []netip.Prefix) []AcceptRule {
-	comment := "docker-cni network " + ShortID(networkID)
+	comment := NetworkRuleComment(networkID)
 	var out []AcceptRule
 	for _, s := range subnets {
 		for _, dir := range []string{"-s", "-d"} {
@@ -93,3 +93,8 @@ func (pl *ParsedList) HasPlugin(typ string) bool {
 	}
 	return false
 }
+
+// NetworkRuleComment is the comment of every rule docker-cni installs for
+// a network: it names the network, so that its rules can be found without
+// its record.
+func NetworkRuleComment(networkID string) string { return "docker-cni network " + ShortID(networkID) }

@@ -164,6 +164,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	dm.recoverAtStart(ctx)
+	dm.startRebuilder(ctx, store.Fresh())
 	dm.nd.SetContainers(dm.engines.Watch(ctx, log, dm.nd.RecordContainer))
 	if f.reconcileEvery > 0 {
 		go dm.reconcileLoop(ctx, f.reconcileEvery)
@@ -215,11 +216,12 @@ func wire(f serveFlags, store *state.Store, defaultPools []netip.Prefix, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools, Counter: m, Instance: instance},
+	authority := pools.New(pools.Config{ConfDir: f.confDir, DataDir: dataDir, NetNS: ipamNS, DefaultPools: defaultPools, Counter: m, Instance: instance,
+		HostAddresses: sandbox.HostAddresses},
 		store, cnirun.HostLocal{Exec: runner}, log)
 	nd := driver.New(driver.Config{ConfDir: f.confDir, ScratchDir: filepath.Join(f.runDir, "netns"), DataDir: dataDir, DockerUserRules: f.dockerUserRules, K8sNamespace: f.k8sNamespace, Instance: instance},
 		driver.Deps{Store: store, Pools: authority, CNI: runner, NS: sandbox.Ops{}, FW: hostfw.New(), Log: log, Counter: m,
-			Later: func(f func()) { go f() }})
+			Later: func(f func()) { go f() }, Cache: runner})
 	engines, err := engine.New(strings.Split(f.dockerHosts, ","))
 	if err != nil {
 		return nil, err

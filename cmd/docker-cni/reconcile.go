@@ -36,7 +36,26 @@ type daemon struct {
 	// passMu makes passes (the loop's and those asked for with `docker-cni
 	// gc`) run one at a time.
 	passMu sync.Mutex
+	// rebuilder makes lost records again; while the state started empty
+	// (gate) and no rebuild completed, passes wait: a sweep would take
+	// the running containers' interfaces and addresses for leftovers.
+	rebuilder *rebuilder
+	gate      bool
 }
+
+// startRebuilder starts rebuilding lost records from the engines, and
+// gives the drivers the rebuilder to await. fresh says the state database
+// started empty (first start, or lost, or corrupt and moved aside).
+func (dm *daemon) startRebuilder(ctx context.Context, fresh bool) {
+	dm.rebuilder, dm.gate = newRebuilder(ctx, dm), fresh
+	dm.nd.SetRebuilder(dm.rebuilder)
+	dm.pools.SetRebuilder(dm.rebuilder)
+	go dm.rebuilder.untilSettled()
+}
+
+// errRebuilding is a pass refused until the state is rebuilt.
+var errRebuilding = errors.New("the state database started empty and is being rebuilt from the engines; " +
+	"reconcile passes (and their sweeps) wait until every engine in --docker-host has answered once")
 
 // reconcileObserver counts reconcile passes and actions; package metrics
 // implements it.
@@ -85,6 +104,10 @@ func (dm *daemon) gc(ctx context.Context) error { return dm.pass(ctx, triggerGC)
 
 // pass runs one reconcile pass, one at a time, and counts it.
 func (dm *daemon) pass(ctx context.Context, trigger string) error {
+	if dm.gate && dm.rebuilder != nil && !dm.rebuilder.Settled() {
+		dm.log.Info("reconcile pass skipped", "reason", errRebuilding)
+		return errRebuilding
+	}
 	dm.passMu.Lock()
 	defer dm.passMu.Unlock()
 	err := dm.reconcile(ctx, trigger)
