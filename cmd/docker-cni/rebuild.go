@@ -97,7 +97,8 @@ func (r *rebuilder) startLocked() chan struct{} {
 	ch := make(chan struct{})
 	r.running = ch
 	go func() {
-		ok := r.rebuild()
+		ok := false
+		recovered(r.log, "rebuild from the engines", func() error { ok = r.rebuild(); return nil })
 		r.mu.Lock()
 		r.running, r.ok = nil, ok
 		if ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -110,7 +111,7 @@ func (dm *daemon) pass(ctx context.Context, trigger string) error {
 	}
 	dm.passMu.Lock()
 	defer dm.passMu.Unlock()
-	err := dm.reconcile(ctx, trigger)
+	err := recovered(dm.log, "reconcile pass", func() error { return dm.reconcile(ctx, trigger) })
 	dm.observer().Pass(trigger, err)
 	return err
 }
@@ -192,4 +193,17 @@ func reportOpen(log *slog.Logger, store *state.Store) {
 		log.Error("state database cannot be written: serving what it holds; requests that must record something fail until it can be written (then restart docker-cni)",
 			"err", why)
 	}
+}
+
+// recovered runs fn, turning a panic (a library that panics on bad input,
+// such as bbolt on a page corrupted while docker-cni runs) into an error
+// logged with its stack: background work must not take the daemon down.
+func recovered(log *slog.Logger, what string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error(what+" panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s panicked: %v", what, r)
+		}
+	}()
+	return fn()
 }

@@ -136,6 +136,18 @@ func (d *daemon) kill9() {
 	d.cmd = nil
 }
 
+// removeDir removes the daemon's temporary dir (binary, conf dir, state,
+// log) once the suite is done with it.
+func (d *daemon) removeDir() {
+	if d == nil || d.dir == "" {
+		return
+	}
+	if d.log != nil {
+		d.log.Close()
+	}
+	os.RemoveAll(d.dir)
+}
+
 func (d *daemon) dumpLog(w io.Writer) {
 	if d == nil || d.log == nil {
 		return

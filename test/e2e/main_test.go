@@ -68,6 +68,7 @@ func TestMain(m *testing.M) {
 		if s.d != nil {
 			s.d.stop()
 			s.d.dumpLog(os.Stderr)
+			s.d.removeDir()
 		}
 		os.Exit(1)
 	}
@@ -77,6 +78,7 @@ func TestMain(m *testing.M) {
 	}
 	s.d.stop()
 	s.premises.restore()
+	s.d.removeDir()
 	os.Exit(code)
 }
 
