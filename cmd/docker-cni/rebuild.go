@@ -48,6 +48,10 @@ type rebuilder struct {
 
 var _ driver.Rebuilder = (*rebuilder)(nil)
 
+// processStart is when the daemon process started, for the log of its
+// first complete rebuild.
+var processStart = time.Now()
+
 func newRebuilder(ctx context.Context, dm *daemon) *rebuilder {
 	return &rebuilder{engines: dm.engines, nd: dm.nd, drivers: []string{dm.driverName}, log: dm.log, ctx: ctx,
 		plugin: os.Getenv("DOCKER_CNI_MANAGED_PLUGIN") != "", settled: make(chan struct{})}
@@ -116,8 +120,13 @@ func (r *rebuilder) startLocked() chan struct{} {
 // network that cannot be made again, its conflist gone, is logged: asking
 // again would not change that).
 func (r *rebuilder) rebuild() bool {
+	start := time.Now()
 	nws, err := r.engines.Inventory(r.ctx, r.drivers, r.plugin, r.nd.KnownEndpoint)
 	n, rerr := r.nd.Rebuild(r.ctx, nws)
+	if err == nil {
+		r.log.Info("rebuild complete", "took", time.Since(start), "since_start", time.Since(processStart),
+			"networks_seen", len(nws), "networks_rebuilt", n.Networks, "endpoints_rebuilt", n.Endpoints)
+	}
 	if n.Networks > 0 || n.Endpoints > 0 {
 		r.log.Warn("rebuilt records docker-cni had lost from the engines, the IPAM stores and the CNI cache",
 			"networks", n.Networks, "endpoints", n.Endpoints)

@@ -45,12 +45,17 @@ type scaleLevel struct {
 	// joins are docker-cni's Joins of the timed starts.
 	joins  []request
 	rssKiB int64
+	// gc is how long `docker-cni gc` took: a reconcile pass with a CNI
+	// CHECK of every container where it applies.
+	gc time.Duration
 }
 
 type scaleResult struct {
 	engine string
 	levels []scaleLevel
 	note   string
+	// state is the daemon's restart and rebuild at the top level.
+	state *stateResult
 }
 
 type benchReport struct {
@@ -58,7 +63,7 @@ type benchReport struct {
 	engines  []benchEngine
 	starts   []*startResult
 	parallel []*parallelResult
-	scale    *scaleResult
+	scale    []*scaleResult
 	// goBench are the result lines of the Go benchmarks make bench ran
 	// before (translate, state, the libcni floor).
 	goBench []string
@@ -434,17 +439,21 @@ func (r *benchReport) tables() []table {
 	}
 	ts = append(ts, par)
 
-	if sc := r.scale; sc != nil {
-		t := table{title: fmt.Sprintf("Live endpoints on one generated network (%s): Join over %d starts, the daemon's RSS", r.engineLabel(sc.engine), benchProbes),
-			head: []string{"live endpoints", "Join p50 ms", "Join p99 ms", "Join p50 / at 1", "Join plugin exec p50", "Join overhead p50", "start p50 ms", "VmRSS MiB", "fill s"},
-			note: "The suite's daemon runs with --reconcile-interval 2s (default 1m): its passes over the endpoints run during these measurements. " + sc.note}
+	for _, sc := range r.scale {
+		t := table{title: fmt.Sprintf("Live endpoints on one generated network (%s): Join over %d starts, the daemon's RSS, a `docker-cni gc` pass", r.engineLabel(sc.engine), benchProbes),
+			head: []string{"live endpoints", "Join p50 ms", "Join p99 ms", "Join p50 / at 1", "Join plugin exec p50", "Join overhead p50", "start p50 ms", "VmRSS MiB", "gc pass s (CHECK all)", "fill s"},
+			note: "The suite's daemon runs with --reconcile-interval 2s (default 1m): its passes over the endpoints run during these measurements. " +
+				"`docker-cni gc` runs a reconcile pass with CNI CHECK of every container where it applies (handover mode; not move mode on 20.10). " + sc.note}
 		for _, lv := range sc.levels {
 			join := took(lv.joins)
 			t.rows = append(t.rows, []string{strconv.Itoa(lv.live), f2(join.median()), f2(join.pct(99)),
 				fmt.Sprintf("%.2f", ratio(join.median(), took(sc.levels[0].joins).median())), f2(execs(lv.joins).median()), f2(overhead(lv.joins).median()), f1(lv.start.median()),
-				fmt.Sprintf("%.1f", float64(lv.rssKiB)/1024), fmt.Sprintf("%.0f", lv.fill.Seconds())})
+				fmt.Sprintf("%.1f", float64(lv.rssKiB)/1024), fmt.Sprintf("%.2f", lv.gc.Seconds()), fmt.Sprintf("%.0f", lv.fill.Seconds())})
 		}
 		ts = append(ts, t)
+		if st := sc.state; st != nil {
+			ts = append(ts, st.table(r.engineLabel(sc.engine)))
+		}
 	}
 	return ts
 }
@@ -479,10 +488,17 @@ func (r *benchReport) targets() table {
 	for _, pr := range r.parallel {
 		add(fmt.Sprintf("%d parallel ≤ 1.0× bridge", benchParallel), pr.engine, ratio(pr.start[kindGenerated].median(), pr.start[kindBridge].median()), 1.0, "×")
 	}
-	if sc := r.scale; sc != nil && len(sc.levels) > 0 {
+	for _, sc := range r.scale {
+		if len(sc.levels) == 0 {
+			continue
+		}
 		last, first := sc.levels[len(sc.levels)-1], sc.levels[0]
 		add(fmt.Sprintf("Join p50 at %d live ≤ 1.1× at %d", last.live, first.live), sc.engine, ratio(took(last.joins).median(), took(first.joins).median()), 1.1, "×")
 		add(fmt.Sprintf("RSS at %d live ≤ 40 MiB", last.live), sc.engine, float64(last.rssKiB)/1024, 40, " MiB")
+		if st := sc.state; st != nil {
+			add(fmt.Sprintf("restart with %d endpoints: serving ≤ 5 s", st.live), sc.engine, st.restart.serve.Seconds(), 5, " s")
+			add(fmt.Sprintf("rebuild from nothing, %d endpoints ≤ 10 s", st.live), sc.engine, st.rebuild.settled.Seconds(), 10, " s")
+		}
 	}
 	return t
 }

@@ -51,7 +51,7 @@ var benchKinds = []string{kindNone, kindBridge, kindGenerated, kindBound, kindDi
 var cniKinds = []string{kindGenerated, kindBound, kindDirect}
 
 // benchLevels are the live endpoint counts Join and RSS are measured at.
-var benchLevels = []int{1, 100, 500}
+var benchLevels = []int{1, 100, 500, 1000}
 
 // benchNet is a network a start is timed on.
 type benchNet struct {
@@ -62,6 +62,17 @@ type benchNet struct {
 // docker-cni networks side by side on every engine, 50 at once, and Join
 // and the daemon's RSS as endpoints pile up, then writes the report.
 func BenchmarkSideBySide(b *testing.B) {
+	if v := os.Getenv("BENCH_LEVELS"); v != "" {
+		// e.g. BENCH_LEVELS=1,20 for a quick try of the scale part.
+		benchLevels = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("BENCH_LEVELS: %q is not a count", f)
+			}
+			benchLevels = append(benchLevels, n)
+		}
+	}
 	rep := &benchReport{date: time.Now()}
 	off := logSize(b)
 	// Registered first, so that it runs last: after the networks are
@@ -79,13 +90,9 @@ func BenchmarkSideBySide(b *testing.B) {
 			rep.parallel = append(rep.parallel, benchParallelStarts(b, e, nets, ids, &rep.failedStarts))
 		})
 	}
-	scaleOn := s.engines[0]
 	for _, e := range s.engines {
-		if e.name == "debian" {
-			scaleOn = e
-		}
+		b.Run("scale/"+e.name, func(b *testing.B) { rep.scale = append(rep.scale, benchScale(b, e, &rep.failedStarts, &rep.engineNotes)) })
 	}
-	b.Run("scale/"+scaleOn.name, func(b *testing.B) { rep.scale = benchScale(b, scaleOn, &rep.failedStarts, &rep.engineNotes) })
 }
 
 // write prints the report and writes docs/performance.md and .png.
@@ -370,7 +377,7 @@ func benchParallelStarts(b *testing.B, e engine, nets []benchNet, ids map[string
 func benchScale(b *testing.B, e engine, fails, notes *noteLog) *scaleResult {
 	res := &scaleResult{engine: e.name}
 	name := fmt.Sprintf("bench-%s-%s-scale", e.name, benchSuffix())
-	e.benchNetwork(b, notes, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", "10.231.126.0/23")
+	e.benchNetwork(b, notes, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", "10.231.132.0/22")
 	netID := cniIDs(b, e, name)[0]
 	live := 0 // containers started (or being started)
 	var mu sync.Mutex
@@ -427,9 +434,13 @@ func benchScale(b *testing.B, e engine, fails, notes *noteLog) *scaleResult {
 			}
 		}
 		lv.rssKiB = benchRSS(b)
+		lv.gc = benchGC(b, notes)
 		res.levels = append(res.levels, lv)
 		b.ReportMetric(ms(took(lv.joins).median()), fmt.Sprintf("join-ms-at-%d", level))
 		b.ReportMetric(float64(lv.rssKiB)/1024, fmt.Sprintf("rss-MiB-at-%d", level))
+	}
+	if len(res.levels) > 0 {
+		res.state = benchStateLoss(b, res.levels[len(res.levels)-1].live, notes)
 	}
 	return res
 }
