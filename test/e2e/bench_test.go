@@ -91,7 +91,9 @@ func BenchmarkSideBySide(b *testing.B) {
 		})
 	}
 	for _, e := range s.engines {
-		b.Run("scale/"+e.name, func(b *testing.B) { rep.scale = append(rep.scale, benchScale(b, e, &rep.failedStarts, &rep.engineNotes)) })
+		b.Run("scale/"+e.name, func(b *testing.B) {
+			rep.scale = append(rep.scale, benchScale(b, e, &rep.failedStarts, &rep.engineNotes))
+		})
 	}
 }
 
