@@ -155,6 +155,10 @@ type Driver struct {
 	// records the state does not know (nil: none).
 	cache     AttachmentCache
 	rebuilder Rebuilder
+	// deleted remembers the endpoints Docker deleted lately: an engine may
+	// still list one while it finishes the delete, and a rebuild must not
+	// make its record again.
+	deleted recentSet
 }
 
 // Deps are the driver's collaborators.

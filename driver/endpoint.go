@@ -87,6 +87,7 @@ func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpoint
 	defer unlock()
 	ep, err := d.existingEndpoint(req.EndpointID)
 	if ep == nil && err == nil {
+		d.deleted.add(req.EndpointID, d.now())
 		err = d.detachUnknown(ctx, req.NetworkID, req.EndpointID)
 	}
 	if ep == nil || err != nil {
@@ -98,6 +99,7 @@ func (d *Driver) DeleteEndpoint(ctx context.Context, req *network.DeleteEndpoint
 	if err := d.store.Update(func(tx *state.Tx) error { return tx.DeleteEndpoint(ep.ID) }); err != nil {
 		return nil, fmt.Errorf("delete endpoint %s: forget it: %w", translate.ShortID(ep.ID), err)
 	}
+	d.deleted.add(ep.ID, d.now())
 	return nil, nil
 }
 

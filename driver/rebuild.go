@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/docker/go-plugins-helpers/network"
@@ -148,6 +150,9 @@ func genericOptions(opts map[string]string) map[string]any {
 func (d *Driver) rebuildEndpoint(ctx context.Context, nw *state.Network, ef engine.Endpoint) (bool, error) {
 	unlock := d.locks.lock(ef.ID)
 	defer unlock()
+	if d.deleted.has(ef.ID, d.now()) {
+		return false, nil
+	}
 	if ep, err := d.existingEndpoint(ef.ID); ep != nil || err != nil {
 		return false, err
 	}
@@ -221,4 +226,36 @@ func (d *Driver) rebuiltAttachment(nw *state.Network, ep *state.Endpoint, sandbo
 func joinNetwork(nw *state.Network) translate.JoinNetwork {
 	return translate.JoinNetwork{CNINetwork: nw.CNINetwork, Conflist: nw.Conflist, Gateways: nw.Gateways, Internal: nw.Internal,
 		Join: translate.JoinMode(nw.JoinMode), Bound: nw.Bound}
+}
+
+// recentWindow is how long a deleted endpoint is remembered: longer than
+// an engine takes to finish a delete it told the driver of.
+const recentWindow = 2 * time.Minute
+
+// recentSet is a set of IDs, each forgotten recentWindow after it was
+// added.
+type recentSet struct {
+	mu  sync.Mutex
+	ids map[string]time.Time
+}
+
+func (r *recentSet) add(id string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = map[string]time.Time{}
+	}
+	for k, t := range r.ids {
+		if now.Sub(t) > recentWindow {
+			delete(r.ids, k)
+		}
+	}
+	r.ids[id] = now
+}
+
+func (r *recentSet) has(id string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.ids[id]
+	return ok && now.Sub(t) <= recentWindow
 }

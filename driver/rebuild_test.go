@@ -146,3 +146,23 @@ func TestLeaveUnknownFromCache(t *testing.T) {
 		t.Errorf("DEL of an unknown endpoint ran %s on %s; want the cached list on eth1", del.Conf, del.RT.IfName)
 	}
 }
+
+// An engine may still list an endpoint it is deleting: a rebuild then must
+// not make the record DeleteEndpoint just removed.
+func TestRebuildSkipsDeletedEndpoint(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateNetwork(netID(2), subnet("10.71.0.0/24"), nil)
+	addr := e.createEndpoint(netID(2), epID(2), "web")
+	if _, err := e.d.DeleteEndpoint(e.ctx, &network.DeleteEndpointRequest{NetworkID: netID(2), EndpointID: epID(2)}); err != nil {
+		t.Fatal(err)
+	}
+	nf := engine.Network{ID: netID(2), Driver: "cni", IPAMDriver: "cni", IPAM: []dockernet.IPAMConfig{{Subnet: "10.71.0.0/24"}},
+		Endpoints: []engine.Endpoint{{ID: epID(2), Name: "web", Addresses: []string{addr}}}}
+	n, err := e.d.Rebuild(e.ctx, []engine.Network{nf})
+	if err != nil || n.Endpoints != 0 {
+		t.Fatalf("Rebuild = %+v, %v; want no endpoint made again", n, err)
+	}
+	if _, err := e.st.Endpoint(epID(2)); err == nil {
+		t.Error("the deleted endpoint has a record again")
+	}
+}
