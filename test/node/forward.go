@@ -58,11 +58,15 @@ func releaseForward() error {
 }
 
 // rules are the host's FORWARD ACCEPT rules for n: traffic to and from its
-// link and pod subnet through its host veth, whatever the policy. Pure.
+// link and pod subnet (an overlay node has none) through its host veth,
+// whatever the policy. Pure.
 func (n *Node) rules() [][]string {
 	comment := "docker-cni test/node " + n.Name
 	var rules [][]string
 	for _, p := range []netip.Prefix{n.PodSubnet, n.Link} {
+		if !p.IsValid() {
+			continue
+		}
 		rules = append(rules,
 			[]string{"-o", n.HostIf, "-d", p.String(), "-m", "comment", "--comment", comment, "-j", "ACCEPT"},
 			[]string{"-i", n.HostIf, "-s", p.String(), "-m", "comment", "--comment", comment, "-j", "ACCEPT"})

@@ -113,6 +113,9 @@ func (n *Node) wire() error {
 	if err := in.RouteAdd(def); err != nil {
 		return fmt.Errorf("in node: route default via %s: %w", n.HostIP, err)
 	}
+	if !n.PodSubnet.IsValid() {
+		return nil // an overlay node: the overlay routes its pods
+	}
 	pods := &netlink.Route{Dst: prefixNet(n.PodSubnet), Gw: n.NodeIP.AsSlice()}
 	if err := host.RouteAdd(pods); err != nil {
 		return fmt.Errorf("route %s via %s: %w", n.PodSubnet, n.NodeIP, err)

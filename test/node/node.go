@@ -24,8 +24,15 @@
 // (isGateway, a route to the other nodes' pod CIDRs or a default route) and
 // must not masquerade, or the remote side sees the host's address.
 //
+// A node with no pod CIDR (AddOverlay) gets no host route: an overlay such
+// as flannel's vxlan, run by the test on both ends of the link, routes its
+// pods. A node may also get a mount namespace of its own (OwnMounts), for
+// daemons that must not see some of the host's paths (a second dockerd and
+// docker-cni, each finding only its own plugin socket).
+//
 // It is test infrastructure and needs root. It must not touch anything it
-// did not make: names must start with "e2en" and addresses lie in Range.
+// did not make: names start with one of namePrefixes and addresses lie in
+// one of Ranges.
 // It never changes the host's FORWARD policy (SetForwardPolicy is there
 // for tests that want DROP as a premise); it inserts commented ACCEPT rules
 // for its own subnets instead, and sets the host's ip_forward to 1 while
@@ -47,14 +54,26 @@ import (
 	"github.com/docker-cni/docker-cni/test/cri"
 )
 
-// Range holds every address a node may use (its link and its pods).
+// Range holds the addresses of the host-gw nodes of the suite (their links
+// and pods).
 var Range = netip.MustParsePrefix("10.231.240.0/22")
+
+// OverlayRange holds the addresses of the nodes of the flannel tests:
+// 10.250.0.0/16 is flannel's network (the nodes' leases), 10.251.0.0/16
+// the links between the nodes (flanneld's public addresses).
+var OverlayRange = netip.MustParsePrefix("10.250.0.0/15")
+
+// Ranges are where a node's addresses may lie.
+var Ranges = []netip.Prefix{Range, OverlayRange}
 
 // NetNSDir is where nodes' netns are bind-mounted (not /var/run/netns).
 const NetNSDir = "/run/e2en-netns"
 
-// namePrefix starts every name the package makes.
+// namePrefix starts the names of the host-gw nodes; namePrefixes are every
+// prefix a node's name may start with ("e2efl": the flannel tests').
 const namePrefix = "e2en"
+
+var namePrefixes = []string{namePrefix, "e2efl"}
 
 // execTimeout bounds Exec when the caller's context has no sooner deadline.
 const execTimeout = time.Minute
@@ -71,8 +90,12 @@ type Node struct {
 	HostIP, NodeIP netip.Addr
 	// Link is the point-to-point subnet between host and node.
 	Link netip.Prefix
-	// PodSubnet is the node's pod CIDR, routed on the host via NodeIP.
+	// PodSubnet is the node's pod CIDR, routed on the host via NodeIP
+	// (not valid for an overlay node: the overlay routes its pods).
 	PodSubnet netip.Prefix
+	// MountNS is the path of the node's own mount namespace, once
+	// OwnMounts made one ("" until then: the host's).
+	MountNS string
 
 	holdsForward bool
 }
@@ -82,7 +105,21 @@ type Node struct {
 // node end NodeIP = its second), a default route in the node via HostIP,
 // the host route podSubnet via NodeIP, and FORWARD ACCEPT rules on the host
 // for link and podSubnet. On failure nothing is left.
-func Add(ctx context.Context, name string, link, podSubnet netip.Prefix) (n *Node, retErr error) {
+func Add(ctx context.Context, name string, link, podSubnet netip.Prefix) (*Node, error) {
+	if !podSubnet.IsValid() {
+		return nil, fmt.Errorf("add node %s: no pod subnet (AddOverlay makes a node without one)", name)
+	}
+	return add(ctx, name, link, podSubnet)
+}
+
+// AddOverlay makes node name as Add does, without a pod CIDR: no host route
+// and no FORWARD rules for pods; an overlay the test runs on the host and
+// in the node (flanneld) routes them.
+func AddOverlay(ctx context.Context, name string, link netip.Prefix) (*Node, error) {
+	return add(ctx, name, link, netip.Prefix{})
+}
+
+func add(ctx context.Context, name string, link, podSubnet netip.Prefix) (n *Node, retErr error) {
 	n, err := newNode(name, link, podSubnet)
 	if err != nil {
 		return nil, err
@@ -114,15 +151,16 @@ func Add(ctx context.Context, name string, link, podSubnet netip.Prefix) (n *Nod
 	return n, nil
 }
 
-// newNode checks the names and addresses and derives the rest. Pure.
+// newNode checks the names and addresses and derives the rest; an invalid
+// podSubnet makes an overlay node. Pure.
 func newNode(name string, link, podSubnet netip.Prefix) (*Node, error) {
 	switch {
-	case !strings.HasPrefix(name, namePrefix) || len(name) > 14 || strings.ContainsAny(name, "/ "):
-		return nil, fmt.Errorf("add node %q: the name must start with %q and have at most 14 characters", name, namePrefix)
+	case !validName(name):
+		return nil, fmt.Errorf("add node %q: the name must start with one of %q and have at most 14 characters", name, namePrefixes)
 	case !link.Addr().Is4() || link.Bits() > 30 || !within(link):
-		return nil, fmt.Errorf("add node %s: link %s: want an IPv4 prefix of /30 or wider within %s", name, link, Range)
-	case !podSubnet.Addr().Is4() || !within(podSubnet) || podSubnet.Overlaps(link):
-		return nil, fmt.Errorf("add node %s: pod subnet %s: want an IPv4 prefix within %s apart from the link %s", name, podSubnet, Range, link)
+		return nil, fmt.Errorf("add node %s: link %s: want an IPv4 prefix of /30 or wider within one of %s", name, link, Ranges)
+	case podSubnet.IsValid() && (!podSubnet.Addr().Is4() || !within(podSubnet) || podSubnet.Overlaps(link)):
+		return nil, fmt.Errorf("add node %s: pod subnet %s: want an IPv4 prefix within one of %s apart from the link %s", name, podSubnet, Ranges, link)
 	}
 	link = link.Masked()
 	host := link.Addr().Next()
@@ -134,16 +172,39 @@ func newNode(name string, link, podSubnet netip.Prefix) (*Node, error) {
 	}, nil
 }
 
+func validName(name string) bool {
+	if len(name) > 14 || strings.ContainsAny(name, "/ ") {
+		return false
+	}
+	for _, p := range namePrefixes {
+		if strings.HasPrefix(name, p) && len(name) > len(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether p lies in one of Ranges.
 func within(p netip.Prefix) bool {
-	return p.Bits() >= Range.Bits() && Range.Contains(p.Addr())
+	for _, r := range Ranges {
+		if p.Bits() >= r.Bits() && r.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Remove removes everything Add made: the FORWARD rules, the veth pair
-// (with the host route), the netns mount, and its hold on ip_forward. It
-// is safe to repeat. Stop the node's CRI runtime first: processes still in
-// the netns keep it (and the bridge in it) alive.
+// (with the host route), the netns mount, its own mount namespace, and its
+// hold on ip_forward. It is safe to repeat. Stop the node's CRI runtime and
+// daemons first: processes still in the netns keep it (and the bridge in
+// it) alive.
 func (n *Node) Remove(ctx context.Context) error {
 	var errs []error
+	if err := removeMountNS(mountNSPath(n.Name)); err != nil {
+		errs = append(errs, err)
+	}
+	n.MountNS = ""
 	if err := dropForward(ctx, n.rules()); err != nil {
 		errs = append(errs, err)
 	}
@@ -165,10 +226,41 @@ func (n *Node) Remove(ctx context.Context) error {
 	return nil
 }
 
-// Exec runs a command in the node's netns (the host's other namespaces)
-// and returns its combined output, trimmed.
+// Exec runs a command in the node's netns (and its own mount namespace,
+// if it has one; the host's other namespaces) and returns its combined
+// output, trimmed.
 func (n *Node) Exec(ctx context.Context, args ...string) (string, error) {
-	return ExecIn(ctx, n.NetNS, args...)
+	ctx, cancel := context.WithTimeout(ctx, execTimeout)
+	defer cancel()
+	cmd := n.CommandContext(ctx, args...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	s := strings.TrimSpace(string(out))
+	if err != nil {
+		return s, fmt.Errorf("in node %s: %s: %w: %s", n.Name, strings.Join(args, " "), err, s)
+	}
+	return s, nil
+}
+
+// Command is a command to run in the node's namespaces (see Exec), for a
+// daemon: nsenter execs it, so the process started is the daemon itself.
+// The caller sets its environment, output and process attributes.
+func (n *Node) Command(args ...string) *exec.Cmd {
+	return exec.Command("nsenter", n.nsenterArgs(args)...)
+}
+
+// CommandContext is Command bound to ctx.
+func (n *Node) CommandContext(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "nsenter", n.nsenterArgs(args)...)
+}
+
+func (n *Node) nsenterArgs(args []string) []string {
+	ns := []string{"--net=" + n.NetNS}
+	if n.MountNS != "" {
+		ns = append(ns, "--mount="+n.MountNS)
+	}
+	return append(append(ns, "--"), args...)
 }
 
 // ExecIn runs a command in the network namespace at path (a node's, or a

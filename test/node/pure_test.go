@@ -31,10 +31,40 @@ func TestNewNode(t *testing.T) {
 		{"e2en2", p("192.168.0.0/30"), p("10.231.242.0/24"), "link"},
 		{"e2en2", p("10.231.240.0/30"), p("10.0.0.0/8"), "pod subnet"},
 		{"e2en2", p("10.231.240.0/30"), p("10.231.240.0/24"), "pod subnet"},
+		{"e2efl", p("10.251.0.0/30"), netip.Prefix{}, "must start with"},
+		{"e2efl2", p("10.252.0.0/30"), netip.Prefix{}, "link"},
+		{"e2efl2", p("10.251.0.0/30"), p("10.252.0.0/24"), "pod subnet"},
 	} {
 		if _, err := newNode(c.name, c.link, c.pod); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("newNode(%s, %s, %s): %v, want an error about %q", c.name, c.link, c.pod, err, c.want)
 		}
+	}
+}
+
+// An overlay node (flannel's tests): its own names and ranges, no pod
+// CIDR, so no pod route and FORWARD rules for its link only.
+func TestNewOverlayNode(t *testing.T) {
+	n, err := newNode("e2efl2", netip.MustParsePrefix("10.251.0.0/30"), netip.Prefix{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.HostIP.String() != "10.251.0.1" || n.NodeIP.String() != "10.251.0.2" || n.PodSubnet.IsValid() || n.HostIf != "e2efl2h" {
+		t.Errorf("node: %+v", n)
+	}
+	var got []string
+	for _, r := range n.rules() {
+		got = append(got, strings.Join(r, " "))
+	}
+	c := `-m comment --comment docker-cni test/node e2efl2 -j ACCEPT`
+	if want := []string{"-o e2efl2h -d 10.251.0.0/30 " + c, "-i e2efl2h -s 10.251.0.0/30 " + c}; !slices.Equal(got, want) {
+		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := n.nsenterArgs([]string{"ip", "link"}); !slices.Equal(got, []string{"--net=" + NetNSDir + "/e2efl2", "--", "ip", "link"}) {
+		t.Errorf("nsenter args %q", got)
+	}
+	n.MountNS = mountNSPath(n.Name)
+	if got := n.nsenterArgs([]string{"ip"}); !slices.Equal(got, []string{"--net=" + NetNSDir + "/e2efl2", "--mount=" + MountNSDir + "/e2efl2", "--", "ip"}) {
+		t.Errorf("nsenter args with a mount namespace %q", got)
 	}
 }
 
