@@ -18,23 +18,26 @@ import (
 
 // The two nodes of the cross-node tests: node 1 is this host (its pods from
 // a CRI runtime, its Docker containers through docker-cni), node 2 a netns
-// with a CRI runtime inside (package node). Addresses lie in node.Range.
+// with a CRI runtime inside (package node). The host-gw networks' addresses
+// lie in node.Range, with routes the test writes; flannel's come from real
+// flanneld over vxlan (flannel_test.go).
 var (
 	nodeLink  = netip.MustParsePrefix("10.231.240.0/30")
 	node1Pods = netip.MustParsePrefix("10.231.241.0/24")
 	node2Pods = netip.MustParsePrefix("10.231.242.0/24")
-	// clusterPods is the cluster's pod network (flannel's FLANNEL_NETWORK).
-	clusterPods = netip.MustParsePrefix("10.231.240.0/22")
 )
 
 // podNetwork is a pod network as a cluster installs it on every node: its
 // example (examples/<example>, a README whose commands the test runs and
 // the conflist the cluster writes), and how a node's copy of that conflist
-// gets the node's bridge, pod CIDR and dirs of the test's own; anything
-// else the node needs beside it (flannel's subnet file) is written to dir.
+// gets the node's bridge, pod CIDR and dirs of the test's own (flannel's:
+// the subnet file its node's flanneld writes in dir).
 type podNetwork struct {
 	name, example, file, bindAs string
-	edit                        func(conf map[string]any, bridge string, pods netip.Prefix, dir string) error
+	// overlay: the nodes' pod CIDRs are the leases real flanneld gets, and
+	// its vxlan overlay routes them (not routes the test writes).
+	overlay bool
+	edit    func(conf map[string]any, bridge string, pods netip.Prefix, dir string) error
 }
 
 // main is the conflist's first plugin.
@@ -42,19 +45,14 @@ func mainPlugin(conf map[string]any) map[string]any {
 	return conf["plugins"].([]any)[0].(map[string]any)
 }
 
-// flannelNetwork is k3s's flannel conflist and the subnet file flanneld
-// writes on each node; host-gw routing between the nodes. FLANNEL_IPMASQ=true:
-// flannel masquerades only traffic leaving the cluster, so its delegate
-// does not.
-var flannelNetwork = podNetwork{name: "e2e-flannel", example: "flannel", file: "10-flannel.conflist", bindAs: "cbr0",
-	edit: func(conf map[string]any, bridge string, pods netip.Prefix, dir string) error {
-		env := filepath.Join(dir, "subnet.env")
-		gw := netip.PrefixFrom(pods.Addr().Next(), pods.Bits())
-		if err := os.WriteFile(env, []byte(fmt.Sprintf("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n", clusterPods, gw)), 0o644); err != nil {
-			return err
-		}
+// flannelNetwork is k3s's flannel conflist over the lease real flanneld
+// (vxlan, --ip-masq) wrote to dir/subnet.env on each node: FLANNEL_IPMASQ=true,
+// so flanneld masquerades only traffic leaving the cluster and the delegate
+// bridge does not masquerade at all.
+var flannelNetwork = podNetwork{name: "e2e-flannel", example: "flannel", file: "10-flannel.conflist", bindAs: "cbr0", overlay: true,
+	edit: func(conf map[string]any, bridge string, _ netip.Prefix, dir string) error {
 		fl := mainPlugin(conf)
-		fl["subnetFile"], fl["dataDir"] = env, filepath.Join(dir, "flannel")
+		fl["subnetFile"], fl["dataDir"] = filepath.Join(dir, "subnet.env"), filepath.Join(dir, "flannel")
 		fl["ipam"] = map[string]any{"dataDir": filepath.Join(dir, "ipam")}
 		fl["delegate"].(map[string]any)["bridge"] = bridge
 		return nil
@@ -127,20 +125,34 @@ type cluster struct {
 	rt1, rt2   *cri.Runtime
 	pod1, pod2 *cri.Pod
 	dir1       string
+	// pods1 and pods2 are the nodes' pod CIDRs.
+	pods1, pods2 netip.Prefix
 }
 
 func startCluster(t *testing.T, pn podNetwork) *cluster {
 	t.Helper()
 	ctx := t.Context()
-	cleanHost(t, "e2en1br0", node1Pods)
 	dir := t.TempDir()
-	n2, err := node.Add(ctx, "e2en2", nodeLink, node2Pods)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n2.Remove(context.Background()) })
 	c := &cluster{pn: pn, dir1: filepath.Join(dir, "node1")}
-	conf2, err := nodeConfDir(pn, "e2en2br0", node2Pods, filepath.Join(dir, "node2"))
+	br1, br2 := "e2en1br0", "e2en2br0"
+	var n2 *node.Node
+	if pn.overlay {
+		br1, br2 = "e2efl1br0", "e2efl2br0"
+		cleanHost(t, br1, flannelNet.Network)
+		fc := startFlannel(t, dir, putFlannelNet(t))
+		n2 = fc.node
+		c.pods1, c.pods2 = fc.leases(t)
+		t.Logf("flannel leases: node 1 %s, node 2 %s", c.pods1, c.pods2)
+	} else {
+		cleanHost(t, br1, node1Pods)
+		var err error
+		if n2, err = node.Add(ctx, "e2en2", nodeLink, node2Pods); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n2.Remove(context.Background()) })
+		c.pods1, c.pods2 = node1Pods, node2Pods
+	}
+	conf2, err := nodeConfDir(pn, br2, c.pods2, filepath.Join(dir, "node2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +160,7 @@ func startCluster(t *testing.T, pn podNetwork) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.rt2.Stop() })
-	conf1, err := nodeConfDir(pn, "e2en1br0", node1Pods, c.dir1)
+	conf1, err := nodeConfDir(pn, br1, c.pods1, c.dir1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +227,8 @@ func (c *cluster) checkContainer(t *testing.T, e engine, port uint16) {
 	ctr := name + "-c"
 	e.container(t, ctr, "--network", name)
 	ip := e.inspectIP(t, ctr, name)
-	if !node1Pods.Contains(netip.MustParseAddr(ip)) {
-		t.Fatalf("container address %s is not in node 1's pod CIDR %s", ip, node1Pods)
+	if !c.pods1.Contains(netip.MustParseAddr(ip)) {
+		t.Fatalf("container address %s is not in node 1's pod CIDR %s", ip, c.pods1)
 	}
 	for _, pod := range []*cri.Pod{c.pod1, c.pod2} {
 		if err := e.ping(ctr, pod.IP); err != nil {

@@ -3,7 +3,9 @@
 # proxy) next to Debian's docker.io 20.10, on its own socket, data root and
 # exec root.
 #
-# Usage: test/engines/current.sh build|start|stop|status|host
+# Usage: test/engines/current.sh build|bin|start|stop|status|host
+#   bin     build if needed, then print the dir holding dockerd,
+#           docker-proxy and runc (for a second engine of a test's own).
 #   build   build dockerd + docker-proxy (github.com/moby/moby/v2) and runc
 #           (github.com/opencontainers/runc, -tags seccomp) into
 #           /var/cache/docker-cni/engines/<moby-version>/; no-op when cached.
@@ -236,12 +238,16 @@ do_stop() {
 
 case "${1:-}" in
 build) do_build ;;
+bin)
+	do_build
+	echo "$BIN_DIR"
+	;;
 start) do_start ;;
 stop) do_stop ;;
 status) engine_answers "$DOCKER_HOST_URL" ;;
 host) echo "$DOCKER_HOST_URL" ;;
 *)
-	echo "usage: $0 build|start|stop|status|host" >&2
+	echo "usage: $0 build|bin|start|stop|status|host" >&2
 	exit 2
 	;;
 esac
