@@ -15,9 +15,15 @@ import (
 )
 
 // flatNetwork is the conflist of examples/flannel-docker-hosts (kube-flannel's,
-// named cbr0) on each Docker host, over that host's flanneld lease.
-var flatNetwork = podNetwork{name: "e2efl-flat", example: "flannel-docker-hosts", file: "10-flannel.conflist",
-	bindAs: "cbr0", overlay: true, edit: flannelNetwork.edit}
+// named cbr0, with forceAddress in the delegate) on each Docker host, over
+// that host's flanneld lease; kubeFlannelNetwork is kube-flannel's as is
+// (examples/flannel), on the same bridge.
+var (
+	flatNetwork = podNetwork{name: "e2efl-flat", example: "flannel-docker-hosts", file: "10-flannel.conflist",
+		bindAs: "cbr0", overlay: true, edit: flannelNetwork.edit}
+	kubeFlannelNetwork = podNetwork{name: "e2efl-kube", example: "flannel", file: "10-flannel.conflist",
+		bindAs: "cbr0", overlay: true, edit: flannelNetwork.edit}
+)
 
 // flatHosts are the two Docker hosts of TestFlannelDockerHosts: host A is
 // this host (the suite's engines and docker-cni), host B a node with its
@@ -52,12 +58,14 @@ func TestFlannelDockerHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeConflist(t, "10-"+flatNetwork.name+".conflist", confA)
-	confB, err := flatNetwork.conflist("e2efl2br0", netip.Prefix{}, filepath.Join(dir, "node2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(h.b.d.confDir, "10-"+flatNetwork.name+".conflist"), []byte(confB), 0o644); err != nil {
-		t.Fatal(err)
+	for _, pn := range []podNetwork{flatNetwork, kubeFlannelNetwork} {
+		confB, err := pn.conflist("e2efl2br0", netip.Prefix{}, filepath.Join(dir, "node2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(h.b.d.confDir, "10-"+pn.name+".conflist"), []byte(confB), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i, e := range s.engines {
 		t.Run(e.name, func(t *testing.T) {
@@ -123,18 +131,20 @@ type flatPair struct {
 func (h *flatHosts) bind(t *testing.T, e engine) (netA, netB string) {
 	t.Helper()
 	netA, netB = uniq(t, e, "flat-a"), uniq(t, e, "flat-b")
-	for _, c := range []struct {
-		d       *daemon
-		e       engine
-		network string
-	}{{s.d, e, netA}, {h.b.d, h.b.engine, netB}} {
-		if out, err := c.d.cliOut("network", "create", c.network, "--bind", flatNetwork.name, "--cni-conf-dir", c.d.confDir,
-			"--docker-host", c.e.host, "--driver", s.driver); err != nil {
-			t.Fatalf("docker-cni network create on %s: %v\n%s", c.e.name, err, out)
-		}
-		t.Cleanup(func() { c.e.docker("network", "rm", c.network) })
-	}
+	bindTo(t, s.d, e, netA, flatNetwork.name)
+	bindTo(t, h.b.d, h.b.engine, netB, flatNetwork.name)
 	return netA, netB
+}
+
+// bindTo makes network on engine e (served by docker-cni d) bound to the
+// CNI network cniNet, removed at the end of the test.
+func bindTo(t *testing.T, d *daemon, e engine, network, cniNet string) {
+	t.Helper()
+	if out, err := d.cliOut("network", "create", network, "--bind", cniNet, "--cni-conf-dir", d.confDir,
+		"--docker-host", e.host, "--driver", s.driver); err != nil {
+		t.Fatalf("docker-cni network create %s on %s: %v\n%s", network, e.name, err, out)
+	}
+	t.Cleanup(func() { e.docker("network", "rm", network) })
 }
 
 // run starts container name on host A (engine e, on netA) or B (netB)
@@ -259,14 +269,20 @@ func (h *flatHosts) checkFaults(t *testing.T, e engine) {
 	a3 := netA + "-3"
 	h.reach(t, e, a3, h.run(t, e, a3, netA), b2, ip2B)
 
-	h.newLease(t, e, netB, a1, ip1A, b1, ip1B)
+	// A network on B bound to kube-flannel's conflist as is (no
+	// forceAddress), on the same bridge, to try after the new lease.
+	netK := uniq(t, e, "kube-b")
+	bindTo(t, h.b.d, h.b.engine, netK, kubeFlannelNetwork.name)
+	h.newLease(t, e, netB, netK, a1, ip1A, b1, ip1B)
 }
 
 // newLease moves host B to a new lease, as an operator does with a
-// reservation, and restarts its flanneld: new containers on B get
-// addresses there and reach host A, b1 keeps its address, and host B's
-// docker-cni says so once.
-func (h *flatHosts) newLease(t *testing.T, e engine, netB, a1, ip1A, b1, ip1B string) {
+// reservation, and restarts its flanneld. On kube-flannel's conflist as is
+// (netK) the bridge plugin refuses a new container: the bridge still has
+// the old gateway. On the example's (netB, forceAddress) new containers
+// get addresses in the new lease and reach host A, b1 keeps its address,
+// and host B's docker-cni says so once for that network.
+func (h *flatHosts) newLease(t *testing.T, e engine, netB, netK, a1, ip1A, b1, ip1B string) {
 	ctx := t.Context()
 	l1, old := h.fc.leases(t)
 	moved := netip.MustParsePrefix("10.250.254.0/24")
@@ -289,6 +305,12 @@ func (h *flatHosts) newLease(t *testing.T, e engine, netB, a1, ip1A, b1, ip1B st
 		t.Fatalf("host B's lease after the reservation: %s, want %s", l2, moved)
 	}
 	h.fc.waitRoutes(t)
+	kube := netK + "-1"
+	t.Cleanup(func() { h.b.docker("rm", "-f", kube) })
+	const stale = "already has an IP address different from " // the bridge plugin's words
+	if out, err := h.b.docker("run", "-d", "--name", kube, "--network", netK, image, "sleep", "3600"); err == nil || !strings.Contains(out, stale) {
+		t.Errorf("a new container on kube-flannel's conflist after a new lease: %v\n%s\nwant the bridge plugin's refusal (%q...)", err, out, stale)
+	}
 	const warning = "flannel gave this node a new subnet"
 	for _, b := range []string{netB + "-4", netB + "-5"} {
 		ip := h.run(t, h.b.engine, b, netB) // checks it is in the new lease
@@ -297,13 +319,28 @@ func (h *flatHosts) newLease(t *testing.T, e engine, netB, a1, ip1A, b1, ip1B st
 	if got := h.b.engine.inspectIP(t, b1, netB); got != ip1B {
 		t.Errorf("%s's address after the new lease: %s, want the one it had, %s", b1, got, ip1B)
 	}
-	b, _ := os.ReadFile(h.b.d.log.Name())
-	if n := strings.Count(string(b), warning); n != 1 {
-		t.Errorf("host B's docker-cni logged %q %d times, want once", warning, n)
+	if n := countLines(h.b.d.log.Name(), warning, "cni_network="+flatNetwork.name); n != 1 {
+		t.Errorf("host B's docker-cni logged %q for %s %d times, want once", warning, flatNetwork.name, n)
 	}
 	if s.d.logContains(warning) {
 		t.Errorf("host A's docker-cni logged %q: its lease did not change", warning)
 	}
 	expectPeer(t, e, a1, ip1A, e.must(t, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", a1),
 		h.b.engine, netB+"-4", h.b.engine.inspectIP(t, netB+"-4", netB), 5399)
+}
+
+// countLines counts the lines of file that hold every one of words.
+func countLines(file string, words ...string) int {
+	b, _ := os.ReadFile(file)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(line, w)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }

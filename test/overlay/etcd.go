@@ -13,6 +13,7 @@ package overlay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -130,26 +131,25 @@ func (e *Etcd) Del(ctx context.Context, key string) error {
 
 // Get is every key under prefix with its value.
 func (e *Etcd) Get(ctx context.Context, prefix string) (map[string]string, error) {
-	out, err := e.ctl(ctx, "get", "--prefix", prefix)
+	out, err := e.ctl(ctx, "get", "--prefix", "-w", "json", prefix)
 	if err != nil {
 		return nil, err
 	}
-	return parseGet(out)
+	return parseGet([]byte(out))
 }
 
-// parseGet parses `etcdctl get` output: a key line, then its value line
-// (flannel's values are one-line JSON). Pure.
-func parseGet(out string) (map[string]string, error) {
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) == 1 && lines[0] == "" {
-		return map[string]string{}, nil
+// parseGet parses `etcdctl get -w json` output (keys and values in
+// base64). Pure.
+func parseGet(out []byte) (map[string]string, error) {
+	var resp struct {
+		KVs []struct{ Key, Value []byte } `json:"kvs"`
 	}
-	if len(lines)%2 != 0 {
-		return nil, fmt.Errorf("etcdctl get: odd number of lines (a value of several lines?):\n%s", out)
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return nil, fmt.Errorf("etcdctl get: %w: %s", err, out)
 	}
 	kv := map[string]string{}
-	for i := 0; i < len(lines); i += 2 {
-		kv[lines[i]] = lines[i+1]
+	for _, p := range resp.KVs {
+		kv[string(p.Key)] = string(p.Value)
 	}
 	return kv, nil
 }

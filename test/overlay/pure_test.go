@@ -32,16 +32,20 @@ func TestLeaseKey(t *testing.T) {
 }
 
 func TestParseGet(t *testing.T) {
-	out := "/e2efl/network/config\n{\"Network\":\"10.250.0.0/16\"}\n/e2efl/network/subnets/10.250.7.0-24\n{\"PublicIP\":\"10.251.0.2\"}\n"
-	kv, err := parseGet(out)
-	if err != nil || len(kv) != 2 || kv["/e2efl/network/subnets/10.250.7.0-24"] != `{"PublicIP":"10.251.0.2"}` {
-		t.Errorf("parseGet: %v, %v", kv, err)
+	// etcdctl get --prefix -w json, for a config of several lines and a lease.
+	out := `{"header":{"cluster_id":1,"member_id":2,"revision":3,"raft_term":2},"kvs":[` +
+		`{"key":"L2NvcmVvcy5jb20vbmV0d29yay9jb25maWc=","create_revision":2,"mod_revision":2,"version":1,"value":"ewogICJOZXR3b3JrIjogIjEwLjI1MC4wLjAvMTYiCn0K"},` +
+		`{"key":"L2NvcmVvcy5jb20vbmV0d29yay9zdWJuZXRzLzEwLjI1MC43LjAtMjQ=","create_revision":3,"mod_revision":3,"version":1,"value":"eyJQdWJsaWNJUCI6IjEwLjI1MS4wLjIifQ=="}],"count":2}`
+	kv, err := parseGet([]byte(out))
+	if err != nil || len(kv) != 2 || kv["/coreos.com/network/subnets/10.250.7.0-24"] != `{"PublicIP":"10.251.0.2"}` ||
+		kv["/coreos.com/network/config"] != "{\n  \"Network\": \"10.250.0.0/16\"\n}\n" {
+		t.Errorf("parseGet: %q, %v", kv, err)
 	}
-	if kv, err := parseGet(""); err != nil || len(kv) != 0 {
+	if kv, err := parseGet([]byte(`{"header":{"revision":3},"count":0}`)); err != nil || len(kv) != 0 {
 		t.Errorf("parseGet of nothing: %v, %v", kv, err)
 	}
-	if _, err := parseGet("a\nb\nc\n"); err == nil {
-		t.Error("parseGet of an odd number of lines: no error")
+	if _, err := parseGet([]byte("Error: context deadline exceeded")); err == nil {
+		t.Error("parseGet of an error: no error")
 	}
 }
 
