@@ -87,8 +87,10 @@ func expectClean(t *testing.T, dir string) func() {
 			}
 		}
 		expectNoLinksOrRoutes(t)
-		if ents, err := os.ReadDir(NetNSDir); err == nil || !os.IsNotExist(err) {
-			t.Errorf("left netns dir %s: %v (%v)", NetNSDir, ents, err)
+		for _, d := range []string{NetNSDir, MountNSDir} {
+			if ents, err := os.ReadDir(d); err == nil || !os.IsNotExist(err) {
+				t.Errorf("left dir %s: %v (%v)", d, ents, err)
+			}
 		}
 		expectNoMountsOrProcs(t, dir)
 	}
@@ -121,7 +123,7 @@ func expectNoMountsOrProcs(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, dir) || strings.Contains(line, NetNSDir) {
+		if strings.Contains(line, dir) || strings.Contains(line, NetNSDir) || strings.Contains(line, MountNSDir) {
 			t.Errorf("left mount: %s", line)
 		}
 	}

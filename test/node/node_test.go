@@ -360,3 +360,41 @@ func httpGet(ctx context.Context, url string) (string, error) {
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+// TestOwnMounts: an overlay node with a mount namespace of its own sees a
+// dir of the test's at a path where the host sees its own (or nothing),
+// the host does not see the node's mount, and Remove leaves nothing.
+func TestOwnMounts(t *testing.T) {
+	needRoot(t)
+	ctx := t.Context()
+	dir := t.TempDir()
+	t.Cleanup(expectClean(t, dir)) // runs last
+	n, err := AddOverlay(ctx, "e2efl9", netip.MustParsePrefix("10.251.9.0/30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Remove(context.Background()); err != nil {
+			t.Errorf("remove node: %v", err)
+		}
+		if _, err := os.Stat(MountNSDir); !os.IsNotExist(err) {
+			t.Errorf("left %s: %v", MountNSDir, err)
+		}
+	})
+	target, source := filepath.Join(dir, "seen"), filepath.Join(dir, "own")
+	if err := n.OwnMounts(ctx, map[string]string{target: source}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(source, "mark"), []byte("node"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n.Exec(ctx, "cat", filepath.Join(target, "mark")); err != nil || out != "node" {
+		t.Errorf("the node does not see its own dir at %s: %q, %v", target, out, err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "mark")); !os.IsNotExist(err) {
+		t.Errorf("the host sees the node's mount at %s: %v", target, err)
+	}
+	if out, err := n.Exec(ctx, "ip", "-o", "link", "show", n.NodeIf); err != nil || !strings.Contains(out, n.NodeIf) {
+		t.Errorf("commands in the node's mount namespace do not run in its netns: %q, %v", out, err)
+	}
+}
