@@ -35,7 +35,9 @@ func (a *Authority) followLease(ctx context.Context, pool *state.Pool, subnet ne
 	}
 	a.log.WarnContext(ctx, "flannel gave this node a new subnet (its subnet file changed): new containers get addresses in the new subnet; "+
 		"running containers keep their addresses in the old one, which other nodes no longer route here: restart them to move them "+
-		"(docker network inspect keeps showing the old subnet until the network is recreated)",
+		"(docker network inspect keeps showing the old subnet until the network is recreated); "+
+		"flannel's bridge delegate refuses new containers while the bridge has the old gateway, unless the delegate sets forceAddress "+
+		"(or delete the bridge once nothing uses it)",
 		"cni_network", pool.CNINetwork, "subnet_file", pool.SubnetFile, "old_subnet", pool.Subnet, "new_subnet", fresh.Subnet, "pool", pool.ID)
 	return &fresh, newSubnet, nil
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker-cni/docker-cni/test/node"
+	"github.com/docker-cni/docker-cni/test/overlay"
 )
 
 // A second Docker host, in node 2: its own dockerd (the current engine's
@@ -44,8 +44,11 @@ func startDockerHost(t *testing.T, n *node.Node, dir string) *dockerHost {
 	t.Helper()
 	ctx := t.Context()
 	h := &dockerHost{node: n, engine: engine{name: "hostb", host: "unix://" + hostBRun + "/docker.sock", joinMode: "handover"}}
-	stopStale(t, filepath.Join(hostBRun, "docker.pid"), "dockerd")
-	stopStale(t, filepath.Join(hostBRun, "docker-cni.pid"), "docker-cni")
+	for _, d := range []struct{ file, comm string }{{"docker.pid", "dockerd"}, {"docker-cni.pid", "docker-cni"}} {
+		if pid, err := overlay.StopStale(filepath.Join(hostBRun, d.file), d.comm); err != nil || pid != 0 {
+			t.Logf("stopped the %s (pid %d) an earlier run left: %v", d.comm, pid, err)
+		}
+	}
 	for _, d := range []string{hostBRun, hostBData} {
 		if err := os.RemoveAll(d); err != nil {
 			t.Fatal(err)
@@ -57,7 +60,6 @@ func startDockerHost(t *testing.T, n *node.Node, dir string) *dockerHost {
 				t.Errorf("remove host B's %s: %v", d, err)
 			}
 		}
-		os.Remove(filepath.Dir(hostBRun))
 		os.Remove(filepath.Dir(hostBData))
 	})
 	if err := n.OwnMounts(ctx, map[string]string{"/run/docker/plugins": filepath.Join(hostBRun, "plugins")}); err != nil {
@@ -193,36 +195,9 @@ func (h *dockerHost) stopDockerd(t *testing.T) {
 	}
 }
 
-// stopStale stops what a killed run left: the process in pidfile, if it
-// still runs and is named comm.
-func stopStale(t *testing.T, pidfile, comm string) {
-	b, err := os.ReadFile(pidfile)
-	if err != nil {
-		return
-	}
-	pid := strings.TrimSpace(string(b))
-	if name, err := os.ReadFile("/proc/" + pid + "/comm"); err != nil || strings.TrimSpace(string(name)) != comm {
-		return
-	}
-	t.Logf("stopping the %s (pid %s) an earlier run left", comm, pid)
-	exec.Command("kill", pid).Run()
-	for i := 0; i < 30; i++ {
-		if _, err := os.Stat("/proc/" + pid); err != nil {
-			return
-		}
-		time.Sleep(time.Second)
-	}
-	exec.Command("kill", "-9", pid).Run()
-}
-
 // pidNetNS is the netns path of a container of h (through its process:
 // its SandboxKey is a mount of host B's mount namespace only).
 func (h *dockerHost) pidNetNS(t *testing.T, ctr string) string {
 	t.Helper()
 	return "/proc/" + h.must(t, "inspect", "-f", "{{.State.Pid}}", ctr) + "/ns/net"
-}
-
-// nodeRun runs a command in host B's namespaces.
-func (h *dockerHost) nodeRun(ctx context.Context, args ...string) (string, error) {
-	return h.node.Exec(ctx, args...)
 }

@@ -26,6 +26,9 @@ var (
 )
 
 const (
+	// flannelRun holds the daemons' pid files, for the next run when this
+	// one is killed.
+	flannelRun  = "/run/e2efl"
 	flannelNode = "e2efl2"
 	// flannelPrefix is flannel's default: the suite's etcd is its own.
 	flannelPrefix = "/coreos.com/network"
@@ -47,13 +50,20 @@ type flannelCluster struct {
 func startFlannel(t *testing.T, dir string, configure func(*overlay.Etcd)) *flannelCluster {
 	t.Helper()
 	ctx := t.Context()
-	if err := overlay.CleanHost(flannelNet); err != nil { // a killed run's leftovers
+	for _, d := range []struct{ file, comm string }{ // a killed run's leftovers
+		{"flanneld-node1.pid", "flanneld"}, {"flanneld-node2.pid", "flanneld"}, {"etcd.pid", "etcd"}} {
+		if pid, err := overlay.StopStale(filepath.Join(flannelRun, d.file), d.comm); err != nil || pid != 0 {
+			t.Logf("stopped the %s (pid %d) an earlier run left: %v", d.comm, pid, err)
+		}
+	}
+	if err := overlay.CleanHost(flannelNet); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := overlay.CleanHost(flannelNet); err != nil {
 			t.Errorf("clean up flannel on the host: %v", err)
 		}
+		os.Remove(flannelRun) // when empty
 	})
 	bin, err := run(ctx, "bash", filepath.Join(s.repo, "test", "engines", "flannel.sh"), "build")
 	if err != nil {
@@ -70,7 +80,8 @@ func startFlannel(t *testing.T, dir string, configure func(*overlay.Etcd)) *flan
 		}
 	})
 	lo := netip.MustParseAddr("127.0.0.1")
-	if c.etcd, err = overlay.StartEtcd(ctx, filepath.Join(dir, "etcd"), []netip.Addr{lo, c.node.HostIP}, etcdClientPort, etcdPeerPort); err != nil {
+	if c.etcd, err = overlay.StartEtcd(ctx, filepath.Join(dir, "etcd"), filepath.Join(flannelRun, "etcd.pid"),
+		[]netip.Addr{lo, c.node.HostIP}, etcdClientPort, etcdPeerPort); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.etcd.Stop() })
@@ -109,7 +120,8 @@ func (c *flannelCluster) flanneld(dir, name, endpoint, iface, bin string) *overl
 	d := filepath.Join(dir, name)
 	os.MkdirAll(d, 0o755)
 	return &overlay.Flanneld{Bin: bin, Endpoints: endpoint, Prefix: flannelPrefix, Iface: iface,
-		SubnetFile: filepath.Join(d, "subnet.env"), Log: filepath.Join(d, "flanneld.log")}
+		SubnetFile: filepath.Join(d, "subnet.env"), Log: filepath.Join(d, "flanneld.log"),
+		PIDFile: filepath.Join(flannelRun, "flanneld-"+name+".pid")}
 }
 
 // leases are the nodes' subnets, from their subnet files.

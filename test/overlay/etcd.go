@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,19 +32,22 @@ type Etcd struct {
 	Dir string
 	// ClientURLs are where it serves clients, one per address given.
 	ClientURLs []string
-	peerURL    string
-	proc       *proc
-	log        *os.File
+	// PIDFile, if set, records its pid while it runs (for StopStale after
+	// a killed run).
+	PIDFile string
+	peerURL string
+	proc    *proc
+	log     *os.File
 }
 
 // StartEtcd starts a one-member etcd with its data under dir, serving
 // clients on each of addrs at clientPort and its peer port on loopback at
-// peerPort, and waits until it is healthy.
-func StartEtcd(ctx context.Context, dir string, addrs []netip.Addr, clientPort, peerPort uint16) (*Etcd, error) {
+// peerPort, and waits until it is healthy. pidFile is as Etcd.PIDFile.
+func StartEtcd(ctx context.Context, dir, pidFile string, addrs []netip.Addr, clientPort, peerPort uint16) (*Etcd, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("start etcd: no address to serve clients on")
 	}
-	e := &Etcd{Dir: dir, peerURL: fmt.Sprintf("http://127.0.0.1:%d", peerPort)}
+	e := &Etcd{Dir: dir, PIDFile: pidFile, peerURL: fmt.Sprintf("http://127.0.0.1:%d", peerPort)}
 	for _, a := range addrs {
 		e.ClientURLs = append(e.ClientURLs, fmt.Sprintf("http://%s", netip.AddrPortFrom(a, clientPort)))
 	}
@@ -73,6 +77,7 @@ func (e *Etcd) Start(ctx context.Context) error {
 		return fmt.Errorf("start etcd: %w", err)
 	}
 	e.proc, e.log = p, log
+	writePID(e.PIDFile, cmd)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, err := e.ctl(ctx, "endpoint", "health")
@@ -109,6 +114,7 @@ func (e *Etcd) Stop() error {
 		return nil
 	}
 	err := e.proc.stop(10 * time.Second)
+	removePID(e.PIDFile)
 	e.log.Close()
 	e.proc, e.log = nil, nil
 	if err != nil {
@@ -202,4 +208,53 @@ func (p *proc) stop(grace time.Duration) error {
 		<-p.done
 		return fmt.Errorf("pid %d did not stop within %v of SIGTERM: killed", p.cmd.Process.Pid, grace)
 	}
+}
+
+// writePID records cmd's pid in file ("": nowhere); best effort.
+func writePID(file string, cmd *exec.Cmd) {
+	if file == "" {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err == nil {
+		os.WriteFile(file, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	}
+}
+
+func removePID(file string) {
+	if file != "" {
+		os.Remove(file)
+	}
+}
+
+// StopStale stops what a killed run left: the process whose pid file
+// names, if it still runs and its name (/proc/<pid>/comm) is comm
+// (SIGTERM, SIGKILL after 30s). It reports the pid it stopped (0: none)
+// and removes the file.
+func StopStale(file, comm string) (int, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(file)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, nil
+	}
+	if name, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(name)) != comm {
+		return 0, nil
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 300; i++ {
+		if err := syscall.Kill(pid, 0); err != nil {
+			return pid, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return pid, fmt.Errorf("stop stale %s (pid %d): %w", comm, pid, err)
+	}
+	return pid, nil
 }

@@ -61,8 +61,9 @@ type Flanneld struct {
 	// vxlan underlay.
 	Iface string
 	// SubnetFile is where it writes the node's lease (subnet.env); Log
-	// its output (appended).
-	SubnetFile, Log string
+	// its output (appended); PIDFile, if set, its pid while it runs (for
+	// StopStale after a killed run).
+	SubnetFile, Log, PIDFile string
 	// Command makes the command line into a process on its node: nil for
 	// the host, node.Node.Command for a node.
 	Command func(args ...string) *exec.Cmd
@@ -115,6 +116,7 @@ func (f *Flanneld) Start(ctx context.Context) error {
 		return fmt.Errorf("start flanneld: %w", err)
 	}
 	f.proc, f.log = p, log
+	writePID(f.PIDFile, cmd)
 	if err := f.waitReady(ctx, from, p.done); err != nil {
 		f.Stop()
 		return fmt.Errorf("start flanneld on %s: %w (log: %s)", f.Iface, err, f.Log)
@@ -150,6 +152,7 @@ func (f *Flanneld) Stop() error {
 		return nil
 	}
 	err := f.proc.stop(10 * time.Second)
+	removePID(f.PIDFile)
 	f.log.Close()
 	f.proc, f.log = nil, nil
 	if err != nil {
