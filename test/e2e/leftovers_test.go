@@ -19,7 +19,8 @@ import (
 // the next run's network on the same subnet is unreachable.
 //
 // It runs once the daemon is up (Docker asks the driver to delete a
-// network); it touches only names the suite gives: e2e-* in Docker,
+// network); it touches only names the suite gives: e2e-* in Docker (and
+// the containers left on e2e-* networks: an example's, named by its README),
 // cni-<network ID> links of those networks, and rules whose comment names
 // them.
 func sweepLeftovers(ctx context.Context) error {
@@ -69,6 +70,14 @@ func (e engine) sweepDocker() ([]string, error) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "e2e: removing network %s an earlier run left on %s\n", f[2], e.name)
+		// With what is still on it: an example's container (its README
+		// names it, not the suite).
+		if ids, err := e.docker("ps", "-aq", "--filter", "network="+f[0]); err == nil && ids != "" {
+			fmt.Fprintf(os.Stderr, "e2e: removing container(s) %s left on it\n", strings.Join(strings.Fields(ids), " "))
+			if out, err := e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...); err != nil {
+				return nil, fmt.Errorf("remove containers on network %s: %v: %s", f[2], err, out)
+			}
+		}
 		if out, err := e.docker("network", "rm", f[0]); err != nil {
 			return nil, fmt.Errorf("remove network %s: %v: %s", f[2], err, out)
 		}

@@ -13,10 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // engine is one Docker engine the suite runs against.
@@ -104,6 +107,7 @@ func suiteLock() (func(), error) {
 }
 
 func setup() error {
+	keepFDsToSelf()
 	_, file, _, _ := runtime.Caller(0)
 	s.repo = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 	s.driver = "cni"
@@ -153,6 +157,20 @@ func setup() error {
 		return err
 	}
 	return sweepLeftovers(context.Background())
+}
+
+// keepFDsToSelf marks every file descriptor above stderr close-on-exec:
+// those this process inherited (flock's hold on the e2e lock) would
+// otherwise pass to every daemon the suite starts (docker-cni, etcd,
+// flanneld, a second dockerd), which keep them, and the lock, for as long
+// as they live, after a killed run too.
+func keepFDsToSelf() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 func envOr(k, def string) string {
