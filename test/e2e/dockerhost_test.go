@@ -108,7 +108,7 @@ func (h *dockerHost) startCNI(t *testing.T, dir string) {
 	os.WriteFile(filepath.Join(hostBRun, "docker-cni.pid"), []byte(fmt.Sprint(h.d.cmd.Process.Pid)), 0o644)
 	t.Cleanup(func() {
 		if t.Failed() {
-			logTail(t, h.d.log.Name(), 40)
+			logFileTail(t, h.d.log.Name(), 40)
 		}
 		h.d.stop()
 	})
@@ -155,7 +155,7 @@ func (h *dockerHost) startDockerd(t *testing.T, dir string) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			logTail(t, log.Name(), 40)
+			logFileTail(t, log.Name(), 40)
 		}
 		h.stopDockerd(t)
 		log.Close()

@@ -98,7 +98,7 @@ func startFlannel(t *testing.T, dir string, configure func(*overlay.Etcd)) *flan
 		}
 		t.Cleanup(func() {
 			if t.Failed() {
-				logTail(t, f.Log, 30)
+				logFileTail(t, f.Log, 30)
 			}
 			f.Stop()
 		})
@@ -183,8 +183,8 @@ func lastLine(out string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// logTail logs the last n lines of a log file.
-func logTail(t *testing.T, file string, n int) {
+// logFileTail logs the last n lines of a log file.
+func logFileTail(t *testing.T, file string, n int) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Logf("%s: %v", file, err)
