@@ -49,8 +49,11 @@ fuzz:
 
 # Engines (Debian's docker.io and a current moby built once and cached under
 # /var/cache/docker-cni/engines), the test image, then the end-to-end suite.
+# flanneld (for the flannel tests' real overlay) is built once too, cached
+# under /var/cache/docker-cni/flannel.
 engines:
 	bash test/engines/install-deps.sh
+	bash test/engines/flannel.sh build >/dev/null
 
 e2e: engines
 	$(GO) test -count=1 -p 1 -timeout 60m -v ./test/integration/ ./test/cri/ ./test/node/ ./test/e2e/
