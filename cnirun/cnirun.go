@@ -53,6 +53,9 @@ type PluginArgs struct {
 	// NetNS is passed as CNI_NETNS: plugins require one for ADD even when,
 	// like host-local, they do not use it.
 	NetNS string
+	// Args are passed as CNI_ARGS (calico-ipam reads a requested address
+	// there, as IP).
+	Args [][2]string
 }
 
 // DefaultTimeout bounds one plugin run unless told otherwise; Docker gives
@@ -238,6 +241,7 @@ func (l *LibCNI) pluginArgs(cmd string, a PluginArgs) *invoke.Args {
 		ContainerID: a.ContainerID,
 		NetNS:       a.NetNS,
 		IfName:      a.IfName,
+		PluginArgs:  a.Args,
 		Path:        strings.Join(l.BinDirs, ":"),
 	}
 }

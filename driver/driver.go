@@ -51,9 +51,9 @@ type Namespaces interface {
 	DeleteHostLinkIndex(name string, index int) error
 	Reclaim(fromNS, mac, toNS, newName string, addrs []netip.Prefix) (bool, error)
 	DefaultRoutes(nsPath string) (v4, v6 bool, err error)
-	// OnLinkRoutes lists the destinations of the routes without gateway
-	// on a link.
-	OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error)
+	// LinkRoutes reads a link's routes: the destinations of those without
+	// gateway, and the gateways of its default routes.
+	LinkRoutes(nsPath, ifName string) (translate.LinkRoutes, error)
 	// HostLinks lists the host's links whose names start with prefix and
 	// that carry alias; Entries the names in a dir of netns.
 	HostLinks(prefix, alias string) ([]string, error)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
@@ -160,31 +159,31 @@ func (d *Driver) add(ctx context.Context, nw *state.Network, plan translate.Join
 	// From here on the interface may leave where ADD put it; DEL finds it
 	// by MAC.
 	att.MAC, att.OwnPortMap, att.SkipReclaim = plan.InterfaceMAC(res), plan.OwnPortMap, plan.SkipReclaim
-	var offLink []netip.Prefix
+	var lr translate.LinkRoutes
 	if plan.HostIfName != "" {
-		if offLink, err = d.handOver(plan); err != nil {
+		if lr, err = d.handOver(plan); err != nil {
 			return nil, err
 		}
 	}
-	return translate.JoinResponse(plan, res, offLink)
+	return translate.JoinResponse(plan, res, lr)
 }
 
-// handOver moves the chain's interface to the host for libnetwork, noting
-// first which of its subnets the chain routes through the gateway (the
-// move drops the chain's routes; libnetwork sets them again from the Join
-// answer).
-func (d *Driver) handOver(plan translate.JoinPlan) ([]netip.Prefix, error) {
-	onLink, err := d.ns.OnLinkRoutes(plan.NetNS, plan.IfName)
+// handOver moves the chain's interface to the host for libnetwork, reading
+// first the routes the chain left on it (the move drops them; libnetwork
+// sets them again from the Join answer): which subnets it reaches through
+// the gateway, and its default routes' gateways.
+func (d *Driver) handOver(plan translate.JoinPlan) (translate.LinkRoutes, error) {
+	lr, err := d.ns.LinkRoutes(plan.NetNS, plan.IfName)
 	if err != nil {
-		return nil, err
+		return lr, err
 	}
 	if err := d.ns.DeleteHostLink(plan.HostIfName); err != nil {
-		return nil, err
+		return lr, err
 	}
 	if err := d.ns.MoveToHost(plan.NetNS, plan.IfName, plan.HostIfName, d.linkAlias()); err != nil {
-		return nil, err
+		return lr, err
 	}
-	return translate.OffLinkSubnets(plan, onLink), nil
+	return lr, nil
 }
 
 // rollbackJoin undoes a failed Join.

@@ -44,7 +44,10 @@ func (d *Driver) createNetwork(ctx context.Context, req *network.CreateNetworkRe
 	if err != nil {
 		return nil, err
 	}
-	nw := &state.Network{ID: req.NetworkID, Internal: opts.Internal, JoinMode: string(opts.Join), DockerIPAM: dockerIPAM, Created: d.now()}
+	nw := &state.Network{
+		ID: req.NetworkID, Internal: opts.Internal, JoinMode: string(opts.Join), DockerIPAM: dockerIPAM, Created: d.now(),
+		ArgsIdentity: opts.Args.Identity, Args: opts.Args.Pairs,
+	}
 	for _, p := range pools {
 		nw.PoolIDs = append(nw.PoolIDs, p.ID)
 		nw.Gateways = append(nw.Gateways, p.Gateway)
@@ -218,11 +221,18 @@ func (d *Driver) checkBridgeFree(networkID, bridge string) error {
 }
 
 // validate checks that every plugin the network's joins will run exists
-// and supports the conflist's CNI version.
+// and supports the conflist's CNI version, and that -o cni.args suits the
+// chain.
 func (d *Driver) validate(ctx context.Context, nw *state.Network, opts translate.NetworkOptions) error {
 	pl, err := translate.ParseList(nw.Conflist)
 	if err != nil {
 		return err
+	}
+	if _, err := pl.ArgsFor(opts.Args); err != nil {
+		return err
+	}
+	if sub := pl.Substitution(); sub != "" {
+		d.log.InfoContext(ctx, "the network's containers run a chain of docker-cni's instead of the conflist's main plugin", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork, "substitution", sub, "plugins", pl.PluginTypes())
 	}
 	var probe []translate.StaticAddress
 	for _, g := range nw.Gateways {
@@ -241,6 +251,8 @@ func (d *Driver) validate(ctx context.Context, nw *state.Network, opts translate
 		return nil
 	case opts.CNIVersion != "" && !nw.Bound && errors.As(err, &ve):
 		return fmt.Errorf("-o %s=%s cannot run the generated chain: CNI network %q: %w", translate.OptVersion, opts.CNIVersion, nw.CNINetwork, err)
+	case pl.Substitution() != "":
+		return fmt.Errorf("CNI network %q (its containers run %v, docker-cni's %s chain): %w", nw.CNINetwork, pl.PluginTypes(), pl.Substitution(), err)
 	}
 	return fmt.Errorf("CNI network %q: %w", nw.CNINetwork, err)
 }

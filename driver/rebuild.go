@@ -225,7 +225,7 @@ func (d *Driver) rebuiltAttachment(nw *state.Network, ep *state.Endpoint, sandbo
 // joinNetwork is what a Join plan needs of a network record.
 func joinNetwork(nw *state.Network) translate.JoinNetwork {
 	return translate.JoinNetwork{CNINetwork: nw.CNINetwork, Conflist: nw.Conflist, Gateways: nw.Gateways, Internal: nw.Internal,
-		Join: translate.JoinMode(nw.JoinMode), Bound: nw.Bound}
+		Join: translate.JoinMode(nw.JoinMode), Bound: nw.Bound, Args: translate.NetworkArgs{Identity: nw.ArgsIdentity, Pairs: nw.Args}}
 }
 
 // recentWindow is how long a deleted endpoint is remembered: longer than

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -222,7 +223,7 @@ func TestRequestAddressUnexpectedResult(t *testing.T) {
 			wantErr(t, err, tc.want, strings.Split(tc.result, "/")[0])
 			add := e.cni.Calls(testutil.OpPluginAdd)[0]
 			dels := e.cni.Calls(testutil.OpPluginDel)
-			if len(dels) != 1 || dels[0].Args != add.Args {
+			if len(dels) != 1 || dels[0].Args.ContainerID != add.Args.ContainerID || dels[0].Args.IfName != add.Args.IfName {
 				t.Errorf("IPAM DELs = %+v, want one with the ADD's owner %+v", dels, add.Args)
 			}
 			if left := e.cni.Reserved("shared"); len(left) != 0 {
@@ -267,7 +268,7 @@ func TestReleaseAddress(t *testing.T) {
 		}
 		dels := e.cni.Calls(testutil.OpPluginDel)
 		want := cnirun.PluginArgs{ContainerID: r.OwnerID, IfName: "eth0", NetNS: ipamNetNS}
-		if len(dels) != 1 || dels[0].Args != want || dels[0].PluginType != "host-local" {
+		if len(dels) != 1 || !reflect.DeepEqual(dels[0].Args, want) || dels[0].PluginType != "host-local" {
 			t.Errorf("IPAM DELs = %+v, want one host-local DEL with %+v", dels, want)
 		}
 		if _, ok := e.cni.Reserved("shared")[netip.MustParseAddr("10.88.0.2")]; ok {

@@ -87,7 +87,7 @@ func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr,
 	if want.IsValid() && want.String() == pool.Gateway {
 		return netip.Prefix{}, fmt.Errorf("address %s is the gateway of subnet %s", want, subnet)
 	}
-	conf, err := translate.WithRequestedIP(pool.IPAMConf, pool.IPAMType, netip.PrefixFrom(want, subnet.Bits()))
+	conf, ipamArgs, err := translate.WithRequestedIP(pool.IPAMConf, pool.IPAMType, netip.PrefixFrom(want, subnet.Bits()))
 	if err != nil {
 		return netip.Prefix{}, err
 	}
@@ -97,7 +97,7 @@ func (a *Authority) Reserve(ctx context.Context, poolID string, want netip.Addr,
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	args := cnirun.PluginArgs{ContainerID: in.ID, IfName: in.IfName, NetNS: a.cfg.NetNS}
+	args := cnirun.PluginArgs{ContainerID: in.ID, IfName: in.IfName, NetNS: a.cfg.NetNS, Args: ipamArgs}
 	res, err := a.cni.PluginAdd(ctx, pool.IPAMType, conf, args)
 	if err != nil {
 		a.undo(ctx, in)

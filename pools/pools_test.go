@@ -3,11 +3,13 @@ package pools_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -146,14 +148,17 @@ func TestStaticNeverTwice(t *testing.T) {
 }
 
 // TestUnreadableRanges: an IPAM plugin whose ranges are not in its
-// configuration needs --subnet; --gateway then decides the gateway, and a
-// requested address reaches it as the ips runtime config.
+// configuration needs --subnet; --gateway then decides the gateway. The
+// IPAM plugin runs with its main plugin's settings (calico-ipam reads its
+// datastore and node name from the top level), and a requested address
+// reaches calico-ipam as the CNI_ARGS key IP.
 func TestUnreadableRanges(t *testing.T) {
 	e := newEnv(t)
 	e.write(filepath.Join(e.confDir, "10-calico.conflist"), `{"name":"k8s-pod-network","cniVersion":"0.3.1","plugins":[
-		{"type":"calico","ipam":{"type":"calico-ipam"}}]}`)
+		{"type":"calico","datastore_type":"etcdv3","etcd_endpoints":"http://127.0.0.1:2379","nodename":"node-1",
+		 "capabilities":{"portMappings":true},"ipam":{"type":"calico-ipam"}}]}`)
 	_, err := e.auth.Request(e.ctx, pools.Request{AddressSpace: cnm.LocalSpace, Options: map[string]string{translate.OptNetwork: "k8s-pod-network"}})
-	if err == nil || !strings.Contains(err.Error(), "give the IPv4 subnet it allocates from with --subnet") {
+	if err == nil || !strings.Contains(err.Error(), "give the CIDR of the IPv4 pool its containers get addresses from with --subnet") {
 		t.Fatalf("Request without --subnet = %v", err)
 	}
 	p := e.bound("k8s-pod-network", "10.244.7.0/24")
@@ -167,8 +172,22 @@ func TestUnreadableRanges(t *testing.T) {
 	e.cni.Fail(testutil.OpPluginAdd, nil)
 	e.reserve(p.ID, "10.244.7.9")
 	calls := e.cni.Calls(testutil.OpPluginAdd)
-	if len(calls) != 1 || calls[0].PluginType != "calico-ipam" || !strings.Contains(string(calls[0].Conf), `"runtimeConfig":{"ips":["10.244.7.9/24"]}`) {
-		t.Errorf("IPAM plugin call = %+v", calls)
+	if len(calls) != 1 || calls[0].PluginType != "calico-ipam" {
+		t.Fatalf("IPAM plugin calls = %+v", calls)
+	}
+	var conf map[string]any
+	if err := json.Unmarshal(calls[0].Conf, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if conf["etcd_endpoints"] != "http://127.0.0.1:2379" || conf["nodename"] != "node-1" || conf["datastore_type"] != "etcdv3" || conf["type"] != "calico" {
+		t.Errorf("calico-ipam ran with %s, want calico's datastore and node name at the top level", calls[0].Conf)
+	}
+	if _, has := conf["capabilities"]; has {
+		t.Errorf("calico-ipam ran with the main plugin's capabilities: %s", calls[0].Conf)
+	}
+	want := [][2]string{{"IgnoreUnknown", "1"}, {"IP", "10.244.7.9"}}
+	if !reflect.DeepEqual(calls[0].Args.Args, want) {
+		t.Errorf("calico-ipam CNI_ARGS %q, want %q", calls[0].Args.Args, want)
 	}
 }
 

@@ -110,7 +110,7 @@ func (a *Authority) bindPool(p *state.Pool, want netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	conf, err := translate.IPAMNetConf(pl.Name, pl.CNIVersion, bp.IPAM)
+	conf, err := pl.IPAMRunConf(bp.IPAM)
 	if err != nil {
 		return err
 	}

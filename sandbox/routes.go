@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/docker-cni/docker-cni/translate"
 )
 
 // DefaultRoutes reports whether the netns at nsPath has an IPv4 and an IPv6
@@ -39,11 +41,12 @@ func isZeroMask(m net.IPMask) bool {
 
 func (Ops) DefaultRoutes(p string) (bool, bool, error) { return DefaultRoutes(p) }
 
-// OnLinkRoutes lists the destinations of the routes without a gateway (the
-// kernel's connected routes among them) on link ifName in the netns at
-// nsPath: what the link reaches directly.
-func OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// LinkRoutes reads the routes on link ifName in the netns at nsPath: the
+// destinations of the routes without a gateway (the kernel's connected
+// routes among them), what the link reaches directly, and the gateways of
+// its default routes.
+func LinkRoutes(nsPath, ifName string) (translate.LinkRoutes, error) {
+	var out translate.LinkRoutes
 	err := withHandle(nsPath, func(h *netlink.Handle) error {
 		link, err := h.LinkByName(ifName)
 		if err != nil {
@@ -54,11 +57,19 @@ func OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error) {
 			return err
 		}
 		for _, r := range routes {
-			if r.Dst == nil || r.Gw != nil || len(r.MultiPath) > 0 {
+			if len(r.MultiPath) > 0 {
 				continue
 			}
-			if p, ok := prefixOf(r.Dst); ok {
-				out = append(out, p)
+			if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+				if gw, ok := netip.AddrFromSlice(r.Gw); ok && gw.Unmap().Is4() {
+					out.Gateway4 = gw.Unmap()
+				} else if ok {
+					out.Gateway6 = gw
+				}
+				continue
+			}
+			if p, ok := prefixOf(r.Dst); ok && r.Gw == nil {
+				out.OnLink = append(out.OnLink, p)
 			}
 		}
 		return nil
@@ -75,4 +86,4 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a.Unmap(), ones).Masked(), true
 }
 
-func (Ops) OnLinkRoutes(p, ifName string) ([]netip.Prefix, error) { return OnLinkRoutes(p, ifName) }
+func (Ops) LinkRoutes(p, ifName string) (translate.LinkRoutes, error) { return LinkRoutes(p, ifName) }

@@ -85,6 +85,11 @@ type Network struct {
 	// JoinMode is the -o cni.join mode ("" is handover where the engine
 	// allows it).
 	JoinMode string `json:",omitempty"`
+	// ArgsIdentity and Args are the -o cni.args the network was created
+	// with: "k8s", "none" or "" (decided by the chain at each Join), and
+	// the KEY=value pairs every container gets.
+	ArgsIdentity string      `json:",omitempty"`
+	Args         [][2]string `json:",omitempty"`
 	// BridgeName is the bridge of a generated network; OwnsBridge says
 	// docker-cni's chain made it (it did not exist at create), so it is
 	// removed with the network.

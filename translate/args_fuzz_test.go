@@ -52,7 +52,7 @@ func FuzzCNIArgs(f *testing.F) {
 		id := translate.Identity{Name: name, Labels: map[string]string{
 			translate.LabelCNIArgs: label, translate.LabelPodName: podName, translate.LabelPodNamespace: podNamespace,
 		}}
-		args, err := translate.CNIArgs(id, endpointID, "default")
+		args, err := translate.CNIArgs(id, endpointID, "default", translate.NetworkArgs{})
 		if err != nil {
 			return
 		}
@@ -63,6 +63,60 @@ func FuzzCNIArgs(f *testing.F) {
 		}
 		if len(args) != 4+len(extra) {
 			t.Fatalf("CNIArgs = %q: the label's args were %q", args, extra)
+		}
+	})
+}
+
+// FuzzNetworkArgs parses a fuzzed -o cni.args and builds a Join's CNI_ARGS
+// with it and a fuzzed cni.args label. Nothing may panic; accepted args
+// reach the plugins intact (checkArgs); with the word none no K8S_POD_* arg
+// is sent; every pair of the option is sent, with the label's value where
+// the label gives the key too.
+func FuzzNetworkArgs(f *testing.F) {
+	for _, s := range [][2]string{
+		{"none", ""},
+		{"k8s;ZONE=a", "ZONE=b"},
+		{"none;FOO=1;BAR=2", "BAZ=3"},
+		{"k8s;none", ""},
+		{"K8S_POD_NAME=x", ""},
+		{"FOO", ""},
+		{"FOO=a=b", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, opt, label string) {
+		na, err := translate.ParseNetworkArgs(opt)
+		if err != nil {
+			return
+		}
+		checkArgs(t, na.Pairs)
+		if na.Identity != "" && na.Identity != translate.ArgsK8s && na.Identity != translate.ArgsNone {
+			t.Fatalf("-o cni.args %q: identity %q", opt, na.Identity)
+		}
+		id := translate.Identity{Name: "web", Labels: map[string]string{translate.LabelCNIArgs: label}}
+		args, err := translate.CNIArgs(id, "e10001ffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", "default", na)
+		if err != nil {
+			return
+		}
+		checkArgs(t, args)
+		got := map[string]string{}
+		for _, a := range args {
+			got[a[0]] = a[1]
+		}
+		if _, has := got["K8S_POD_NAME"]; has == (na.Identity == translate.ArgsNone) {
+			t.Fatalf("-o cni.args %q (identity %q): CNI_ARGS %q", opt, na.Identity, args)
+		}
+		fromLabel, _ := translate.ParseArgsLabel(label)
+		for _, kv := range na.Pairs {
+			want := kv[1]
+			for _, l := range fromLabel {
+				if l[0] == kv[0] {
+					want = l[1]
+				}
+			}
+			if got[kv[0]] != want {
+				t.Fatalf("-o cni.args %q, label %q: %s=%q in CNI_ARGS %q, want %q", opt, label, kv[0], got[kv[0]], args, want)
+			}
 		}
 	})
 }

@@ -21,6 +21,11 @@ type ParsedList struct {
 	// is that section, once WithSubnetEnv gave the file's facts.
 	flannel bool
 	derived map[string]any
+	// origTypes are the plugin types as the conflist has them;
+	// substitution names what replaced its main plugin ("" for nothing):
+	// see substituteCalicoKDD.
+	origTypes    []string
+	substitution string
 }
 
 // ParseList decodes conflist bytes.
@@ -52,7 +57,9 @@ func ParseList(b []byte) (*ParsedList, error) {
 			pl.ipamIndex, pl.flannel = i, typ == FlannelType
 		}
 		pl.plugins = append(pl.plugins, m)
+		pl.origTypes = append(pl.origTypes, typ)
 	}
+	pl.substituteCalicoKDD()
 	return pl, nil
 }
 
@@ -83,6 +90,9 @@ func (pl *ParsedList) IPAM() (map[string]any, error) {
 func (pl *ParsedList) ownIPAM() (map[string]any, error) {
 	if pl.ipamIndex < 0 {
 		return nil, noIPAMError(pl)
+	}
+	if typ := pl.origTypes[pl.ipamIndex]; agentPlugins[typ].network != "" {
+		return nil, agentError(pl, typ)
 	}
 	raw, has := pl.plugins[pl.ipamIndex]["ipam"]
 	if !has && pl.flannel {

@@ -74,7 +74,7 @@ func FuzzParseList(f *testing.F) {
 			if wantP.IsValid() && bp.Pool.Subnet != wantP.Masked() {
 				t.Fatalf("BoundPoolFor(%v, %s) = %s, not the subnet asked for", v6, wantP, bp.Pool.Subnet)
 			}
-			if _, err := translate.IPAMNetConf(pl.Name, pl.CNIVersion, bp.IPAM); err != nil {
+			if _, err := pl.IPAMRunConf(bp.IPAM); err != nil {
 				t.Fatalf("IPAMNetConf of the pool's ipam section: %v", err)
 			}
 		}

@@ -55,6 +55,7 @@ func TestBoundPoolFor(t *testing.T) {
 			Name        string           `json:"name"`
 			CNIVersion  string           `json:"cniVersion"`
 			PluginTypes []string         `json:"pluginTypes"`
+			Subst       string           `json:"substitution,omitempty"`
 			Subnets     []netip.Prefix   `json:"subnets"`
 			Pool        *translate.Pool  `json:"pool,omitempty"`
 			IPAMType    string           `json:"ipamType,omitempty"`
@@ -62,7 +63,7 @@ func TestBoundPoolFor(t *testing.T) {
 			NetConf     *json.RawMessage `json:"netconf,omitempty"`
 			Error       string           `json:"error,omitempty"`
 		}
-		o := out{Name: pl.Name, CNIVersion: pl.CNIVersion, PluginTypes: pl.PluginTypes(), Subnets: pl.Subnets()}
+		o := out{Name: pl.Name, CNIVersion: pl.CNIVersion, PluginTypes: pl.PluginTypes(), Subst: pl.Substitution(), Subnets: pl.Subnets()}
 		bp, err := pl.BoundPoolFor(r.V6, r.Want)
 		if err != nil {
 			o.Error = err.Error()
@@ -77,7 +78,7 @@ func TestBoundPoolFor(t *testing.T) {
 		if !bp.Pool.Subnet.Contains(bp.Pool.Gateway) {
 			t.Errorf("gateway %s is outside pool %s", bp.Pool.Gateway, bp.Pool.Subnet)
 		}
-		nc, err := translate.IPAMNetConf(pl.Name, pl.CNIVersion, bp.IPAM)
+		nc, err := pl.IPAMRunConf(bp.IPAM)
 		if err != nil {
 			t.Fatalf("IPAMNetConf: %v", err)
 		}

@@ -180,18 +180,6 @@ func GenerateConflist(p GenerateParams) ([]byte, error) {
 	return json.MarshalIndent(list, "", "  ")
 }
 
-// IPAMNetConf is the network configuration handed to an IPAM plugin run on
-// its own (to reserve or release one address): IPAM plugins read the whole
-// network configuration but only use name, cniVersion and ipam.
-func IPAMNetConf(name, cniVersion string, ipam any) (json.RawMessage, error) {
-	return json.Marshal(map[string]any{
-		"cniVersion": cniVersion,
-		"name":       name,
-		"type":       "docker-cni-ipam",
-		"ipam":       ipam,
-	})
-}
-
 // PrefixBounds returns the first and last address of a prefix.
 func PrefixBounds(p netip.Prefix) (first, last netip.Addr) {
 	p = p.Masked()
@@ -213,26 +201,6 @@ func PrefixBounds(p netip.Prefix) (first, last netip.Addr) {
 // host-local's default gateway.
 func FirstHost(p netip.Prefix) netip.Addr {
 	return p.Masked().Addr().Next()
-}
-
-// WithRequestedIP adds a request for one address to an IPAM network
-// configuration: in the "args" form host-local reads, and, for other IPAM
-// plugins, as the CNI "ips" runtime config (static and others read it).
-// An invalid want leaves the configuration as it is.
-func WithRequestedIP(netconf []byte, ipamType string, want netip.Prefix) ([]byte, error) {
-	if !want.IsValid() {
-		return netconf, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(netconf, &m); err != nil {
-		return nil, fmt.Errorf("decode IPAM configuration: %w", err)
-	}
-	if ipamType == "host-local" {
-		m["args"] = map[string]any{"cni": map[string]any{"ips": []string{want.Addr().String()}}}
-	} else {
-		m["runtimeConfig"] = map[string]any{"ips": []string{want.String()}}
-	}
-	return json.Marshal(m)
 }
 
 // FreeSubnet returns the first subnet of the given size inside one of pools

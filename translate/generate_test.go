@@ -120,9 +120,13 @@ func TestHostLocalIPAMNetConf(t *testing.T) {
 		if typ == "" {
 			typ = "host-local"
 		}
-		out, err := translate.WithRequestedIP(conf, typ, r.RequestedIP)
+		out, args, err := translate.WithRequestedIP(conf, typ, r.RequestedIP)
 		if err != nil {
 			return errorGolden(t, err)
+		}
+		if args != nil {
+			checkArgs(t, args)
+			return "want.json", pretty(t, map[string]any{"netconf": json.RawMessage(out), "args": args})
 		}
 		// The result is what an IPAM plugin is run with: libcni must
 		// read it as a single plugin configuration.
@@ -190,9 +194,9 @@ func TestPrefixBoundsAndFirstHost(t *testing.T) {
 
 func TestWithRequestedIPInvalidAddrLeavesConfAlone(t *testing.T) {
 	in := []byte(`{"name":"n", "ipam": {"type":"host-local"}}`)
-	out, err := translate.WithRequestedIP(in, "host-local", netip.Prefix{})
-	if err != nil {
-		t.Fatal(err)
+	out, args, err := translate.WithRequestedIP(in, "host-local", netip.Prefix{})
+	if err != nil || args != nil {
+		t.Fatal(err, args)
 	}
 	if string(out) != string(in) {
 		t.Errorf("WithRequestedIP with no address = %s, want the input unchanged %s", out, in)

@@ -51,6 +51,8 @@ func noIPAMError(pl *ParsedList) error {
 	main := pl.plugins[0]
 	typ, _ := main["type"].(string)
 	switch {
+	case agentPlugins[typ].network != "":
+		return agentError(pl, typ)
 	case typ == "multus" || strings.Contains(typ, "multus"):
 		return fmt.Errorf("CNI network %q is multus's: it picks networks per pod from Kubernetes; bind to the network multus delegates to (its clusterNetwork or default network conflist) instead", pl.Name)
 	case main["delegate"] != nil || main["delegates"] != nil:
@@ -93,6 +95,10 @@ func hostLocalRanges(ipam map[string]any) ([]ipamRange, error) {
 	for _, set := range sets {
 		for _, r := range set {
 			s, _ := r["subnet"].(string)
+			if s == "usePodCidr" || s == "usePodCidrIPv6" {
+				return nil, fmt.Errorf("host-local subnet %q is the node's podCIDR, which the calico plugin looks up in Kubernetes at ADD: "+
+					"docker-cni cannot reserve from it (give the pool's CIDR in the conflist, or use calico-ipam)", s)
+			}
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
 				return nil, fmt.Errorf("range subnet %q: %w", s, err)
@@ -231,6 +237,11 @@ func (pl *ParsedList) BoundPoolFor(v6 bool, want netip.Prefix) (BoundPool, error
 // unreadablePool is the pool of an IPAM plugin whose ranges are not in its
 // configuration: --subnet says it.
 func (pl *ParsedList) unreadablePool(typ string, ipam map[string]any, v6 bool, want netip.Prefix) (BoundPool, error) {
+	if !want.IsValid() && typ == CalicoIPAMType {
+		return BoundPool{}, fmt.Errorf("CNI network %q uses calico-ipam, which allocates from the IP pools in Calico's datastore, not from its configuration: "+
+			"give the CIDR of the %s pool its containers get addresses from with --subnet (calicoctl get ippools -o wide lists them), "+
+			"and reserve Docker's gateway of it (the first address, or --gateway) with a Calico IPReservation so that no pod is given it", pl.Name, familyName(v6))
+	}
 	if !want.IsValid() {
 		return BoundPool{}, fmt.Errorf("CNI network %q uses IPAM plugin %q, whose address ranges docker-cni cannot read from its configuration: "+
 			"give the %s subnet it allocates from with --subnet (and --gateway, if it is not the first address)", pl.Name, typ, familyName(v6))

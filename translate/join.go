@@ -26,6 +26,8 @@ type JoinNetwork struct {
 	// Bound says the chain is a conflist of the conf dir; a generated one
 	// leaves publishing ports to docker-cni.
 	Bound bool `json:",omitempty"`
+	// Args are the network's -o cni.args, as given.
+	Args NetworkArgs `json:",omitzero"`
 }
 
 // JoinEndpoint is what a Join needs of the stored endpoint.
@@ -125,7 +127,11 @@ func PlanJoin(nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, host JoinHost) (
 	if err != nil {
 		return JoinPlan{}, err
 	}
-	if p.Args, err = CNIArgs(ep.Identity, ep.ID, host.K8sNamespace); err != nil {
+	na, err := pl.ArgsFor(nw.Args)
+	if err != nil {
+		return JoinPlan{}, err
+	}
+	if p.Args, err = CNIArgs(ep.Identity, ep.ID, host.K8sNamespace, na); err != nil {
 		return JoinPlan{}, err
 	}
 	scratch := path.Join(host.ScratchDir, ShortID(ep.ID))
@@ -251,17 +257,22 @@ func CheckAddresses(res *current.Result, p JoinPlan) error {
 }
 
 // halvesViaGateway routes both halves of each off-link subnet through the
-// gateway of the plan's address in it, which itself stays on-link (as the
-// chain has it, and as libnetwork wants a gateway).
-func halvesViaGateway(p JoinPlan, offLink []netip.Prefix) []cnm.StaticRoute {
+// chain's default gateway of its family, else the gateway of the plan's
+// address in it, which itself stays on-link (as the chain has it, and as
+// libnetwork wants a gateway).
+func halvesViaGateway(p JoinPlan, offLink []netip.Prefix, lr LinkRoutes) []cnm.StaticRoute {
 	var out []cnm.StaticRoute
 	for _, sub := range offLink {
 		for _, a := range p.Addresses {
 			if a.Address.Masked() != sub {
 				continue
 			}
-			gw := a.Gateway.String()
-			out = append(out, cnm.StaticRoute{Destination: netip.PrefixFrom(a.Gateway, a.Gateway.BitLen()).String(), RouteType: cnm.RouteConnected})
+			via := a.Gateway
+			if g := lr.gateway(sub.Addr().Is6()); g.IsValid() {
+				via = g
+			}
+			gw := via.String()
+			out = append(out, cnm.StaticRoute{Destination: netip.PrefixFrom(via, via.BitLen()).String(), RouteType: cnm.RouteConnected})
 			lo := netip.PrefixFrom(sub.Addr(), sub.Bits()+1)
 			_, last := PrefixBounds(lo)
 			hi := netip.PrefixFrom(last.Next(), sub.Bits()+1)
@@ -299,12 +310,30 @@ func OffLinkSubnets(p JoinPlan, onLink []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// JoinResponse is the Join answer for a plan whose ADD gave res. offLink
-// are the subnets the chain routes through the gateway (OffLinkSubnets):
-// libnetwork gives the address its subnet's on-link route, so two routes
-// through the gateway, each half the subnet and so preferred, keep the
-// chain's routing.
-func JoinResponse(p JoinPlan, res *current.Result, offLink []netip.Prefix) (*cnm.JoinResponse, error) {
+// LinkRoutes are what the chain left on the container interface, read
+// before the hand-over drops it: the destinations it reaches on-link (the
+// routes without gateway) and the gateways of its default routes.
+type LinkRoutes struct {
+	OnLink             []netip.Prefix `json:",omitempty"`
+	Gateway4, Gateway6 netip.Addr
+}
+
+func (lr LinkRoutes) gateway(v6 bool) netip.Addr {
+	if v6 {
+		return lr.Gateway6
+	}
+	return lr.Gateway4
+}
+
+// JoinResponse is the Join answer for a plan whose ADD gave res; lr are the
+// routes the chain left on the interface. libnetwork gives the address its
+// subnet's on-link route: for subnets the chain routes through the gateway
+// (OffLinkSubnets), two routes through it, each half the subnet and so
+// preferred, keep the chain's routing. A default route the chain made that
+// its result does not report (Calico's via 169.254.1.1) is answered as the
+// gateway, on-link where no address's subnet holds it, so that libnetwork
+// sets it again and docker inspect shows it.
+func JoinResponse(p JoinPlan, res *current.Result, lr LinkRoutes) (*cnm.JoinResponse, error) {
 	if p.Mode == JoinDirect {
 		return DirectJoinResponse(), nil
 	}
@@ -312,19 +341,44 @@ func JoinResponse(p JoinPlan, res *current.Result, offLink []netip.Prefix) (*cnm
 	if err != nil {
 		return nil, err
 	}
-	resp.StaticRoutes = append(resp.StaticRoutes, halvesViaGateway(p, offLink)...)
-	if p.Mode != JoinHandover {
-		return resp, nil
-	}
-	// Back under the name the chain gave it, so DEL finds it, and in
-	// libnetwork's list, so its own drivers name theirs after it.
-	resp.InterfaceName.DstName = p.IfName
+	resp.StaticRoutes = append(resp.StaticRoutes, halvesViaGateway(p, OffLinkSubnets(p, lr.OnLink), lr)...)
 	gw4, gw6 := ResultGateways(res, p.IfName)
-	if p.OfferGateway4 && resp.Gateway == "" {
-		resp.Gateway = gw4
+	if p.Mode == JoinHandover {
+		// Back under the name the chain gave it, so DEL finds it, and in
+		// libnetwork's list, so its own drivers name theirs after it.
+		resp.InterfaceName.DstName = p.IfName
+		if p.OfferGateway4 && resp.Gateway == "" {
+			resp.Gateway = gw4
+		}
+		if p.OfferGateway6 && resp.GatewayIPv6 == "" {
+			resp.GatewayIPv6 = gw6
+		}
 	}
-	if p.OfferGateway6 && resp.GatewayIPv6 == "" {
-		resp.GatewayIPv6 = gw6
+	if !p.Internal {
+		resp.Gateway = chainGateway(p, resp, resp.Gateway, lr.Gateway4)
+		resp.GatewayIPv6 = chainGateway(p, resp, resp.GatewayIPv6, lr.Gateway6)
 	}
 	return resp, nil
+}
+
+// chainGateway is the gateway of one family: the one answered so far, else
+// the chain's default route's, made reachable on-link (a connected route to
+// it) when none of the plan's subnets holds it.
+func chainGateway(p JoinPlan, resp *cnm.JoinResponse, answered string, chain netip.Addr) string {
+	if answered != "" || !chain.IsValid() {
+		return answered
+	}
+	for _, a := range p.Addresses {
+		if a.Address.Masked().Contains(chain) {
+			return chain.String()
+		}
+	}
+	host := netip.PrefixFrom(chain, chain.BitLen()).String()
+	for _, r := range resp.StaticRoutes {
+		if r.Destination == host && r.RouteType == cnm.RouteConnected {
+			return chain.String()
+		}
+	}
+	resp.StaticRoutes = append(resp.StaticRoutes, cnm.StaticRoute{Destination: host, RouteType: cnm.RouteConnected})
+	return chain.String()
 }

@@ -21,6 +21,11 @@ type planJoinRequest struct {
 	Sandbox  translate.SandboxFacts `json:"sandbox"`
 	Host     translate.JoinHost     `json:"host"`
 	OnLink   []netip.Prefix         `json:"onLink"`
+	// Gateway4 is the gateway of the default route the chain left on the
+	// interface, if any; Result the chain's CNI result, when it is not
+	// what the reference plugins report for the plan (chainResult).
+	Gateway4 netip.Addr      `json:"gateway4"`
+	Result   json.RawMessage `json:"result"`
 }
 
 // Bits of FuzzJoin's flags argument.
@@ -72,6 +77,9 @@ func FuzzJoin(f *testing.F) {
 		for _, p := range r.OnLink {
 			onLink = append(onLink, p.String())
 		}
+		if r.Gateway4.IsValid() {
+			onLink = append(onLink, r.Gateway4.String())
+		}
 		f.Add([]byte(r.Network.Conflist), strings.Join(r.Endpoint.Addresses, ","), strings.Join(append(r.Network.Gateways, r.Endpoint.Gateways...), ","),
 			strings.Join(r.Sandbox.Links, ","), flags, r.Endpoint.IfName, r.Endpoint.MAC, r.Endpoint.Identity.Labels[translate.LabelCNIArgs],
 			results[i%len(results)], strings.Join(onLink, ","))
@@ -109,19 +117,23 @@ func FuzzJoin(f *testing.F) {
 		}
 		translate.CheckAddresses(&res, plan)
 		translate.ResultMAC(&res, plan.IfName)
-		var on []netip.Prefix
+		var lr translate.LinkRoutes
 		for _, s := range split(onLink) {
 			if p, err := netip.ParsePrefix(s); err == nil {
-				on = append(on, p)
+				lr.OnLink = append(lr.OnLink, p)
+			} else if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+				lr.Gateway4 = a
+			} else if err == nil {
+				lr.Gateway6 = a
 			}
 		}
-		offLink := translate.OffLinkSubnets(plan, on)
+		offLink := translate.OffLinkSubnets(plan, lr.OnLink)
 		for _, s := range offLink {
-			if s != s.Masked() || slices.Contains(on, s) {
-				t.Fatalf("OffLinkSubnets(%v) = %v", on, offLink)
+			if s != s.Masked() || slices.Contains(lr.OnLink, s) {
+				t.Fatalf("OffLinkSubnets(%v) = %v", lr.OnLink, offLink)
 			}
 		}
-		resp, err := translate.JoinResponse(plan, &res, offLink)
+		resp, err := translate.JoinResponse(plan, &res, lr)
 		if err != nil {
 			return
 		}

@@ -3,7 +3,6 @@ package translate_test
 import (
 	"encoding/json"
 	"net"
-	"net/netip"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -20,15 +19,9 @@ import (
 // plugins report them), or the error.
 func TestPlanJoin(t *testing.T) {
 	runGolden(t, "planjoin", func(t *testing.T, req []byte) (string, []byte) {
-		var r struct {
-			Network  translate.JoinNetwork  `json:"network"`
-			Endpoint translate.JoinEndpoint `json:"endpoint"`
-			Sandbox  translate.SandboxFacts `json:"sandbox"`
-			Host     translate.JoinHost     `json:"host"`
-			// OnLink are the routes without gateway the chain left on the
-			// interface; by default, each address's subnet (a bridge).
-			OnLink []netip.Prefix `json:"onLink"`
-		}
+		// OnLink are the routes without gateway the chain left on the
+		// interface; by default, each address's subnet (a bridge).
+		var r planJoinRequest
 		decodeStrict(t, req, &r)
 		plan, err := translate.PlanJoin(r.Network, r.Endpoint, r.Sandbox, r.Host)
 		if err != nil {
@@ -40,10 +33,16 @@ func TestPlanJoin(t *testing.T) {
 			}
 		}
 		res := chainResult(t, plan)
+		if r.Result != nil {
+			res = &current.Result{}
+			if err := json.Unmarshal(r.Result, res); err != nil {
+				t.Fatalf("result: %v", err)
+			}
+		}
 		if err := translate.CheckAddresses(res, plan); err != nil {
 			t.Errorf("CheckAddresses of the plan's own result: %v", err)
 		}
-		resp, err := translate.JoinResponse(plan, res, translate.OffLinkSubnets(plan, r.OnLink))
+		resp, err := translate.JoinResponse(plan, res, translate.LinkRoutes{OnLink: r.OnLink, Gateway4: r.Gateway4})
 		if err != nil {
 			return errorGolden(t, err)
 		}

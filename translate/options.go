@@ -36,7 +36,9 @@ type NetworkOptions struct {
 	// CNIVersion is the -o cni.version value, if any.
 	CNIVersion string
 	// Join is the -o cni.join value, if any.
-	Join       JoinMode
+	Join JoinMode
+	// Args are the -o cni.args, if any.
+	Args       NetworkArgs `json:",omitzero"`
 	BridgeName string
 	MTU        int
 	Internal   bool
@@ -48,6 +50,7 @@ var knownGeneric = map[string]bool{
 	OptNetwork:        true,
 	OptJoin:           true,
 	OptVersion:        true,
+	OptArgs:           true,
 	cnm.OptBridgeName: true,
 	cnm.OptMTU:        true,
 }
@@ -96,6 +99,10 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 				return no, fmt.Errorf("option %s: %q is not a CNI spec version that can chain plugins (%s)", k, s, strings.Join(ChainVersions(), ", "))
 			}
 			no.CNIVersion = s
+		case OptArgs:
+			if no.Args, err = ParseNetworkArgs(s); err != nil {
+				return no, err
+			}
 		case OptJoin:
 			if s != string(JoinHandover) && s != string(JoinDirect) {
 				return no, fmt.Errorf("option %s: %q is not a join mode (%s or %s)", k, s, JoinHandover, JoinDirect)

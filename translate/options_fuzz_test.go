@@ -2,8 +2,10 @@ package translate_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/docker-cni/docker-cni/cnm"
@@ -58,7 +60,7 @@ func FuzzNetworkOptions(f *testing.F) {
 		}
 		for i := 0; i < repeat; i++ {
 			no2, err2 := translate.ParseNetworkOptions(opts)
-			if errText(err2) != errText(err) || (err == nil && no2 != no) {
+			if errText(err2) != errText(err) || (err == nil && !reflect.DeepEqual(no2, no)) {
 				t.Fatalf("ParseNetworkOptions(%v) answered %+v %q, then %+v %q", opts, no, errText(err), no2, errText(err2))
 			}
 		}
@@ -73,7 +75,7 @@ func FuzzNetworkOptions(f *testing.F) {
 			t.Fatalf("%s %v parsed as %v", cnm.OptEnableIPv6, ipv6, no.IPv6)
 		}
 		again, err := translate.ParseNetworkOptions(dockerOptions(no))
-		if err != nil || again != no {
+		if err != nil || !reflect.DeepEqual(again, no) {
 			t.Fatalf("%+v written back as %v parses as %+v, %v", no, dockerOptions(no), again, err)
 		}
 
@@ -101,13 +103,16 @@ func checkGeneric(t *testing.T, generic map[string]any, no translate.NetworkOpti
 		return s
 	}
 	for k, v := range generic {
-		if _, ok := v.(string); !ok || !slices.Contains([]string{translate.OptNetwork, translate.OptVersion, translate.OptJoin, cnm.OptBridgeName, cnm.OptMTU}, k) {
+		if _, ok := v.(string); !ok || !slices.Contains([]string{translate.OptNetwork, translate.OptVersion, translate.OptJoin, translate.OptArgs, cnm.OptBridgeName, cnm.OptMTU}, k) {
 			t.Fatalf("-o %s=%v accepted", k, v)
 		}
 	}
 	if no.CNINetwork != str(translate.OptNetwork) || no.CNIVersion != str(translate.OptVersion) ||
 		string(no.Join) != str(translate.OptJoin) || no.BridgeName != str(cnm.OptBridgeName) {
 		t.Fatalf("options %v parsed as %+v", generic, no)
+	}
+	if na, err := translate.ParseNetworkArgs(str(translate.OptArgs)); err != nil || !reflect.DeepEqual(na, no.Args) {
+		t.Fatalf("-o %s=%q parsed as %+v, on its own as %+v, %v", translate.OptArgs, str(translate.OptArgs), no.Args, na, err)
 	}
 	if no.CNIVersion != "" && !slices.Contains(translate.ChainVersions(), no.CNIVersion) {
 		t.Fatalf("CNI version %q accepted; it cannot chain plugins", no.CNIVersion)
@@ -155,6 +160,13 @@ func dockerOptions(no translate.NetworkOptions) map[string]any {
 	}
 	if no.MTU != 0 {
 		generic[cnm.OptMTU] = strconv.Itoa(no.MTU)
+	}
+	items := []string{no.Args.Identity}
+	for _, kv := range no.Args.Pairs {
+		items = append(items, kv[0]+"="+kv[1])
+	}
+	if s := strings.Trim(strings.Join(items, ";"), ";"); s != "" {
+		generic[translate.OptArgs] = s
 	}
 	return map[string]any{cnm.OptInternal: no.Internal, cnm.OptEnableIPv6: no.IPv6, cnm.OptGeneric: generic}
 }

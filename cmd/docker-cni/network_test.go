@@ -30,7 +30,7 @@ func TestNetworkCreateRequest(t *testing.T) {
 			`{"Subnet":"10.42.3.0/24","Gateway":"10.42.3.1"}|{"Subnet":"fd42:0:0:3::/64","Gateway":"fd42:0:0:3::1"}|"cni.network":"cbr0"|"cni.version":"0.3.1"|"team":"k8s"|"Driver":"cni"|"EnableIPv6":true`},
 		{[]string{"calinet", "--bind", "k8s-pod-network", "--subnet", "10.244.7.0/24", "--gateway", "10.244.7.254", "--opt", "cni.join=direct"},
 			`{"Subnet":"10.244.7.0/24","Gateway":"10.244.7.254"}|"cni.join":"direct"|"EnableIPv6":false`},
-		{[]string{"calinet", "--bind", "k8s-pod-network"}, `give the IPv4 subnet it allocates from with --subnet`},
+		{[]string{"calinet", "--bind", "k8s-pod-network"}, `give the CIDR of the IPv4 pool its containers get addresses from with --subnet (calicoctl get ippools -o wide lists them)`},
 		{[]string{"x", "--bind", "nope"}, `error: CNI network "nope" not found`},
 		{[]string{"--bind", "cbr0"}, `error: usage: docker-cni network create NAME --bind CNI_NETWORK`},
 	} {

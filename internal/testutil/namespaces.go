@@ -362,25 +362,26 @@ func (n *Namespaces) DefaultRoutes(nsPath string) (v4, v6 bool, err error) {
 	return v4, v6, nil
 }
 
-// OnLinkRoutes models the kernel's connected routes: each address's
-// subnet on the link, as a bridge-like chain leaves them.
-func (n *Namespaces) OnLinkRoutes(nsPath, ifName string) ([]netip.Prefix, error) {
+// LinkRoutes models the kernel's connected routes: each address's subnet
+// on the link, as a bridge-like chain leaves them; no default route is
+// read (the fake keeps none per link).
+func (n *Namespaces) LinkRoutes(nsPath, ifName string) (translate.LinkRoutes, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.record("OnLinkRoutes", nsPath, ifName); err != nil {
-		return nil, err
+	if err := n.record("LinkRoutes", nsPath, ifName); err != nil {
+		return translate.LinkRoutes{}, err
 	}
 	m := n.netns[nsPath]
 	if m == nil {
-		return nil, fmt.Errorf("open netns %s: no such file or directory", nsPath)
+		return translate.LinkRoutes{}, fmt.Errorf("open netns %s: no such file or directory", nsPath)
 	}
 	i := indexByName(m.links, ifName)
 	if i < 0 {
-		return nil, fmt.Errorf("find %s in %s: link not found", ifName, nsPath)
+		return translate.LinkRoutes{}, fmt.Errorf("find %s in %s: link not found", ifName, nsPath)
 	}
-	var out []netip.Prefix
+	var out translate.LinkRoutes
 	for _, a := range m.links[i].Addrs {
-		out = append(out, a.Masked())
+		out.OnLink = append(out.OnLink, a.Masked())
 	}
 	return out, nil
 }
