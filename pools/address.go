@@ -148,6 +148,11 @@ func putNew(tx *state.Tx, pool *state.Pool, r *state.Reservation) error {
 // caller releases it, so that nothing leaks).
 func (a *Authority) checkReserved(pool *state.Pool, subnet netip.Prefix, want netip.Addr, res *current.Result) (netip.Addr, string, error) {
 	addr, gw, ok := addressIn(res, subnet)
+	poolGW, _ := netip.ParseAddr(pool.Gateway)
+	if why := translate.UnusableAddress(subnet, poolGW, addr); ok && why != "" {
+		return netip.Addr{}, "", fmt.Errorf("CNI network %q: IPAM plugin %s handed out %s, the %s of Docker's subnet %s, which Docker cannot give a container: "+
+			"keep it out of the plugin's allocation (for calico-ipam, a Calico IPReservation of %s/%d)", pool.CNINetwork, pool.IPAMType, addr, why, subnet, addr, addr.BitLen())
+	}
 	if ok && (!want.IsValid() || addr == want) {
 		return addr, gw, nil
 	}

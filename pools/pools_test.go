@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/cnm"
@@ -188,6 +191,26 @@ func TestUnreadableRanges(t *testing.T) {
 	want := [][2]string{{"IgnoreUnknown", "1"}, {"IP", "10.244.7.9"}}
 	if !reflect.DeepEqual(calls[0].Args.Args, want) {
 		t.Errorf("calico-ipam CNI_ARGS %q, want %q", calls[0].Args.Args, want)
+	}
+}
+
+// TestReserveRefusesUnusable: an IPAM plugin allocating in blocks of a
+// larger pool (calico-ipam) may hand out the network address of Docker's
+// subnet: refused naming the fix, and released again.
+func TestReserveRefusesUnusable(t *testing.T) {
+	e := newEnv(t)
+	e.write(filepath.Join(e.confDir, "10-calico.conflist"), `{"name":"k8s-pod-network","cniVersion":"0.3.1","plugins":[
+		{"type":"calico","etcd_endpoints":"http://127.0.0.1:2379","ipam":{"type":"calico-ipam"}}]}`)
+	p := e.bound("k8s-pod-network", "10.248.0.0/16")
+	e.cni.SetResult(testutil.OpPluginAdd, &current.Result{CNIVersion: "1.0.0", IPs: []*current.IPConfig{
+		{Address: net.IPNet{IP: net.ParseIP("10.248.0.0").To4(), Mask: net.CIDRMask(26, 32)}}}})
+	_, err := e.reserve(p.ID, "")
+	if err == nil || !strings.Contains(err.Error(), "handed out 10.248.0.0, the network address of Docker's subnet 10.248.0.0/16") ||
+		!strings.Contains(err.Error(), "a Calico IPReservation of 10.248.0.0/32") {
+		t.Fatalf("Reserve = %v", err)
+	}
+	if dels := e.cni.Calls(testutil.OpPluginDel); len(dels) != 1 {
+		t.Errorf("IPAM DELs after the refusal: %+v, want one", dels)
 	}
 }
 

@@ -79,3 +79,21 @@ func WithRequestedIP(netconf []byte, ipamType string, want netip.Prefix) ([]byte
 	b, err := json.Marshal(m)
 	return b, nil, err
 }
+
+// UnusableAddress says why Docker cannot give a container address a of
+// its subnet with gateway gw ("" when it can): a's the gateway, or, in an
+// IPv4 subnet, its network or broadcast address. IPAM plugins that
+// allocate from a larger pool than Docker's subnet, in blocks of their own
+// (calico-ipam), hand such addresses out.
+func UnusableAddress(subnet netip.Prefix, gw, a netip.Addr) string {
+	first, last := PrefixBounds(subnet)
+	switch {
+	case a == gw:
+		return "gateway"
+	case a.Is4() && subnet.Bits() < 31 && a == first:
+		return "network address"
+	case a.Is4() && subnet.Bits() < 31 && a == last:
+		return "broadcast address"
+	}
+	return ""
+}

@@ -2,6 +2,7 @@ package translate_test
 
 import (
 	"encoding/json"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -272,5 +273,23 @@ func TestAgentRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "A Docker container is no pod") {
 			t.Errorf("IPAM of %s: %v, want an error holding %q", tc.list, err, tc.want)
 		}
+	}
+}
+
+// TestUnusableAddress: Docker cannot give a container its subnet's gateway,
+// nor, in IPv4, the network or broadcast address.
+func TestUnusableAddress(t *testing.T) {
+	sub, gw := netip.MustParsePrefix("10.248.0.0/16"), netip.MustParseAddr("10.248.0.1")
+	for a, want := range map[string]string{
+		"10.248.0.1": "gateway", "10.248.0.0": "network address", "10.248.255.255": "broadcast address",
+		"10.248.7.0": "", "10.248.0.2": "",
+	} {
+		if got := translate.UnusableAddress(sub, gw, netip.MustParseAddr(a)); got != want {
+			t.Errorf("UnusableAddress(%s) = %q, want %q", a, got, want)
+		}
+	}
+	v6 := netip.MustParsePrefix("fd00:248::/64")
+	if got := translate.UnusableAddress(v6, netip.MustParseAddr("fd00:248::1"), netip.MustParseAddr("fd00:248::")); got != "" {
+		t.Errorf("IPv6 subnet-router address: %q, want usable", got)
 	}
 }
