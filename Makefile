@@ -67,6 +67,26 @@ compat: engines
 	bash test/compat/deps.sh
 	COMPAT=full $(GO) test -count=1 -v -timeout 60m -run '^TestCompat$$' ./test/e2e/
 
+# Calico end to end (test/e2e/calico_*_test.go) with the real Calico plugins,
+# calicoctl and felix, built from a projectcalico/calico source tree
+# (test/calico/build.sh; cached by Go's build cache), and a kube-apiserver
+# and kubelet built from the k8s.io/kubernetes module (test/calico/kube.sh;
+# cached under /var/cache/docker-cni/kubernetes). Calico is not on the Go
+# module proxy, so CI cannot build it: in `make test` those tests skip,
+# saying so. As root, under the e2e lock:
+# `CI=true flock -o /run/docker-cni-e2e.lock make calico-check CALICO_SRC=/path/to/calico`.
+CALICO_SRC  ?=
+CALICO_BIN  ?= /var/cache/docker-cni/calico/bin
+KUBE_BIN    ?= /var/cache/docker-cni/kubernetes/v1.37.2
+.PHONY: calico-check
+calico-check: engines
+	@[ -n "$(CALICO_SRC)" ] || { echo "calico-check: give CALICO_SRC=<a projectcalico/calico source tree>"; exit 1; }
+	bash test/calico/deps.sh
+	bash test/calico/build.sh $(CALICO_SRC) $(CALICO_BIN)
+	bash test/calico/kube.sh $(KUBE_BIN)
+	E2E_CALICO_BIN=$(CALICO_BIN) E2E_CALICO_SRC=$(abspath $(CALICO_SRC)) E2E_KUBE_BIN=$(KUBE_BIN) \
+		$(GO) test -count=1 -v -timeout 40m -run '^TestCalico' ./test/e2e/
+
 # The soak test alone: N run/rm cycles, then a leak check (`make e2e` runs
 # it too, with 100). SOAK_REPORT=FILE also writes its table there.
 N ?= 100

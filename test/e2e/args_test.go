@@ -76,3 +76,27 @@ func TestCNIArgs(t *testing.T) {
 		}
 	})
 }
+
+// TestNetworkCNIArgs: -o cni.args gives every container of a network its
+// CNI_ARGS: none sends no K8S_POD_* args, its pairs go to every container
+// (a container's cni.args label wins for its keys), and docker network
+// inspect shows the option.
+func TestNetworkCNIArgs(t *testing.T) {
+	forEngine(t, func(t *testing.T, e engine) {
+		name := uniq(t, e, "netargs")
+		e.network(t, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", e.subnet(12), "-o", "cni.args=none;ZONE=z1;APP=web")
+		if got := e.must(t, "network", "inspect", "-f", `{{index .Options "cni.args"}}`, name); got != "none;ZONE=z1;APP=web" {
+			t.Errorf("docker network inspect shows cni.args %q", got)
+		}
+		c := name + "-c"
+		e.container(t, c, "--network", name, "--label", "cni.args=ZONE=z2")
+		args := attachmentArgs(t, e.inspectIP(t, c, name))
+		if _, has := args["K8S_POD_NAME"]; has || args["IgnoreUnknown"] != "1" || args["APP"] != "web" {
+			t.Errorf("CNI_ARGS on a -o cni.args=none network: %v, want IgnoreUnknown and APP=web and no K8S_POD_*", args)
+		}
+		// 20.10 hands the driver no container identity: no labels there.
+		if want := map[string]string{"current": "z2", "debian": "z1"}[e.name]; args["ZONE"] != want {
+			t.Errorf("CNI_ARGS ZONE=%q on %s, want %q", args["ZONE"], e.name, want)
+		}
+	})
+}

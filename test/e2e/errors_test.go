@@ -71,13 +71,26 @@ func TestCreateErrors(t *testing.T) {
 			name := "e2e-cilium-" + e.name
 			writeConflist(t, "53-"+name+".conflist", fmt.Sprintf(`{"cniVersion": "0.3.1", "name": %q, "plugins": [
 			  {"type": "cilium-cni"}]}`, name))
-			checkRefused(t, e, `its main plugin "cilium-cni" has no ipam section: it allocates addresses itself`, bind(name)...)
+			checkRefused(t, e, `is Cilium's: cilium-cni asks the Cilium agent, which allocates the address at ADD`, bind(name)...)
+		})
+		t.Run("agent-based plugin with an ipam section", func(t *testing.T) {
+			name := "e2e-antrea-" + e.name
+			writeConflist(t, "53-"+name+".conflist", fmt.Sprintf(`{"cniVersion": "0.3.0", "name": %q, "plugins": [
+			  {"type": "antrea", "ipam": {"type": "host-local"}}, {"type": "portmap", "capabilities": {"portMappings": true}}]}`, name))
+			checkRefused(t, e, `is Antrea's: the antrea plugin forwards ADD over gRPC to antrea-agent`, bind(name)...)
 		})
 		t.Run("IPAM plugin whose ranges the conflist does not say", func(t *testing.T) {
 			name := "e2e-calico-" + e.name
 			writeConflist(t, "54-"+name+".conflist", fmt.Sprintf(`{"cniVersion": "0.3.1", "name": %q, "plugins": [
 			  {"type": "bridge", "ipam": {"type": "calico-ipam"}}]}`, name))
-			checkRefused(t, e, `uses IPAM plugin "calico-ipam", whose address ranges docker-cni cannot read from its configuration: give the IPv4 subnet`, bind(name)...)
+			checkRefused(t, e, `uses calico-ipam, which allocates from the IP pools in Calico's datastore, not from its configuration: give the CIDR of the IPv4 pool`, bind(name)...)
+			// K8S_POD_* args would make calico-ipam record a pod that does
+			// not exist: refused.
+			checkRefused(t, e, `-o cni.args=k8s: CNI network "`+name+`" runs calico-ipam, which looks the pod up`,
+				append(bind(name), "--subnet", e.subnet(11), "-o", "cni.args=k8s")...)
+		})
+		t.Run("bad cni.args", func(t *testing.T) {
+			checkRefused(t, e, `option cni.args: "pods" is neither k8s, none nor KEY=value`, append(append(d, ipam...), "--subnet", e.subnet(10), "-o", "cni.args=pods")...)
 		})
 		t.Run("subnet clash with docker-cni network", func(t *testing.T) {
 			first := uniq(t, e, "clash")

@@ -36,7 +36,7 @@ func makePluginDir(ctx context.Context, repo, dir string) error {
 			return err
 		}
 	}
-	return nil
+	return linkCalicoPlugins(dir)
 }
 
 // standIn puts the test stand-in of plugin p in dir, or, when

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker-cni/docker-cni/test/cri"
+	"github.com/docker-cni/docker-cni/test/node"
+)
+
+// The etcd-datastore Calico node of TestCalicoEtcd: loopback ports and an
+// address pool of its own.
+const (
+	calEtcdClient, calEtcdPeer, calFelixHealth = 24790, 24791, 24792
+	calNode                                    = "e2ecal-node"
+	calEtcdNet                                 = "e2ecal-etcd"
+	calEtcdPool                                = "10.248.0.0/17"
+	calEtcdBroadcast                           = "10.248.127.255"
+	// calNoAPI is a Kubernetes API server address nothing serves: the
+	// pods' Calico plugin takes its Kubernetes path (the CRI runtime sends
+	// K8S_POD_* args), which makes a client but, without policy type k8s,
+	// never calls it.
+	calNoAPI = "https://127.0.0.1:24793"
+)
+
+// calicoNode is a node running Calico: its datastore settings (for
+// calicoctl and felix), the pods' runtime and a pod serving HTTP on 8080.
+type calicoNode struct {
+	bin, dir  string
+	datastore []string
+	pod       *cri.Pod
+	felix     bool
+}
+
+// TestCalicoEtcd: on a node running Calico with the etcd datastore (the
+// real calico and calico-ipam plugins, felix, calicoctl), a Docker network
+// bound to Calico's conflist: containers get their address from Calico IPAM
+// (--ip too), become workload endpoints of orchestrator cni, reach a CRI
+// pod on the node and are reached by it and by the node, docker inspect
+// shows their address and Calico's gateway 169.254.1.1, published ports
+// work, and docker rm releases the allocation in the datastore. The
+// example's commands (node set-up, the bind) run first.
+func TestCalicoEtcd(t *testing.T) {
+	bin := calicoBin(t)
+	dir := t.TempDir()
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	calicoHost(t)
+	etcd := startEtcd(t, dir, calEtcdClient, calEtcdPeer)
+	n := &calicoNode{bin: bin, dir: dir, datastore: []string{"DATASTORE_TYPE=etcdv3", "ETCD_ENDPOINTS=" + etcd}}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: %s\n"+
+		"contexts:\n- name: none\n  context:\n    cluster: none\ncurrent-context: none\n", calNoAPI)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := editConflist(t, "etcd", calEtcdNet, func(c map[string]any) {
+		c["etcd_endpoints"], c["nodename"], c["nodename_file_optional"] = etcd, calNode, true
+		c["log_file_path"] = filepath.Join(dir, "calico-cni.log")
+		c["kubernetes"] = map[string]any{"kubeconfig": kubeconfig}
+	})
+	writeConflist(t, "10-"+calEtcdNet+".conflist", conf)
+	for _, e := range s.engines {
+		t.Run("example-"+e.name, func(t *testing.T) {
+			runReadme(t, e, filepath.Join(s.repo, "examples", "calico", "etcd"), append(n.datastore,
+				"NODE="+calNode, "POOL="+calEtcdPool, "POOL_NAME="+calEtcdNet, "NETWORK_ADDRESS=10.248.0.0", "GATEWAY=10.248.0.1",
+				"BROADCAST="+calEtcdBroadcast, "NET=e2ecal-"+e.name+"-demo", "CNI_NETWORK="+calEtcdNet,
+				"CNI_CONF_DIR="+s.d.confDir, "DRIVER="+s.driver, "IMAGE="+image))
+		})
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	startFelix(t, bin, dir, calNode, []string{"FELIX_DATASTORETYPE=etcdv3", "FELIX_ETCDENDPOINTS=" + etcd}, calFelixHealth)
+	n.felix = true
+	_, n.pod = calicoPods(t, dir, calEtcdNet, conf)
+	for i, e := range s.engines {
+		t.Run(e.name, func(t *testing.T) {
+			n.checkEngine(t, e, calEtcdNet, calEtcdPool, "169.254.1.1", fmt.Sprintf("10.248.1.%d", 10+i), 24880+10*i)
+		})
+	}
+}
+
+// checkEngine binds a network of engine e to the node's conflist cniNet
+// and checks containers on it: gw is the gateway they must get, fixed an
+// address of pool to ask for with --ip, port a host port to publish on.
+func (n *calicoNode) checkEngine(t *testing.T, e engine, cniNet, pool, gw, fixed string, port int) {
+	net := "e2ecal-" + e.name + "-" + cniNet
+	out, err := s.d.cliOut("network", "create", net, "--bind", cniNet, "--subnet", pool,
+		"--cni-conf-dir", s.d.confDir, "--docker-host", e.host, "--driver", s.driver)
+	if err != nil {
+		t.Fatalf("docker-cni network create --bind %s: %v\n%s", cniNet, err, out)
+	}
+	t.Cleanup(func() {
+		if ids, _ := e.docker("ps", "-aq", "--filter", "network="+net); ids != "" {
+			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		e.docker("network", "rm", net)
+	})
+	web := net + "-web"
+	t.Cleanup(func() { e.docker("rm", "-f", web) })
+	e.must(t, "run", "-d", "--name", web, "--network", net, "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		image, "sh", "-c", "echo "+web+" >/tmp/index.html; exec httpd -f -p 80 -h /tmp")
+	ip := e.inspectIP(t, web, net)
+	checkInsideIP(t, e, web, ip)
+	if got := e.must(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).Gateway}}", net), web); got != gw {
+		t.Errorf("docker inspect gateway of %s: %q, want %s", web, got, gw)
+	}
+	if routes := e.must(t, "exec", web, "ip", "route"); !strings.Contains(routes, "default via "+gw) {
+		t.Errorf("routes in %s:\n%s\nwant the default route via %s", web, routes, gw)
+	}
+	args := attachmentArgs(t, ip)
+	if _, has := args["K8S_POD_NAME"]; has {
+		t.Errorf("CNI_ARGS of %s carry pod identity: %v", web, args)
+	}
+	n.checkAllocated(t, ip, true)
+	n.checkReach(t, e, web, ip)
+	if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); err != nil || !strings.Contains(body, web) {
+		t.Errorf("-p 127.0.0.1:%d:80 of %s: %q, %v", port, web, body, err)
+	}
+	other := net + "-fixed"
+	e.container(t, other, "--network", net, "--ip", fixed)
+	if got := e.inspectIP(t, other, net); got != fixed {
+		t.Errorf("--ip %s: docker inspect says %s", fixed, got)
+	}
+	n.checkAllocated(t, fixed, true)
+	e.must(t, "rm", "-f", web, other)
+	n.checkAllocated(t, ip, false)
+	n.checkAllocated(t, fixed, false)
+}
+
+// checkAllocated checks with calicoctl that addr is (or is no longer)
+// allocated in the datastore; allocated, for the node and no pod.
+func (n *calicoNode) checkAllocated(t *testing.T, addr string, want bool) {
+	t.Helper()
+	out, err := calicoctl(n.bin, n.datastore, "ipam", "show", "--ip="+addr)
+	if err != nil {
+		t.Errorf("calicoctl ipam show --ip=%s: %v\n%s", addr, err, out)
+		return
+	}
+	inUse := strings.Contains(out, "is in use")
+	switch {
+	case want && !inUse:
+		t.Errorf("%s is not allocated in Calico IPAM:\n%s", addr, out)
+	case !want && inUse:
+		t.Errorf("%s is still allocated in Calico IPAM after docker rm:\n%s", addr, out)
+	case want && (!strings.Contains(out, "node: "+calNode) || strings.Contains(out, "pod:")):
+		t.Errorf("allocation of %s: want the node's and no pod's:\n%s", addr, out)
+	}
+}
+
+// checkReach: the container and the node's pod reach each other (ICMP and
+// a new TCP connection each way), and the node reaches the container.
+func (n *calicoNode) checkReach(t *testing.T, e engine, ctr, ip string) {
+	t.Helper()
+	if err := e.ping(ctr, n.pod.IP); err != nil {
+		t.Error(err)
+	}
+	if out, err := e.docker("exec", ctr, "wget", "-q", "-T", "5", "-O", "-", "http://"+n.pod.IP+":8080/hostname"); err != nil || !strings.Contains(out, "e2ecal-web") {
+		t.Errorf("%s -> pod %s:8080: %v %q", ctr, n.pod.IP, err, out)
+	}
+	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("pod -> %s (%s): %v\n%s", ctr, ip, err, out)
+	}
+	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "wget", "-q", "-T", "5", "-O", "-", "http://"+ip+"/index.html"); err != nil || !strings.Contains(out, ctr) {
+		t.Errorf("pod -> %s:80: %v %q", ip, err, out)
+	}
+	if out, err := runIn(t.Context(), "/", "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("node -> %s (%s): %v\n%s", ctr, ip, err, out)
+	}
+}
