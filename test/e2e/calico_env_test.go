@@ -135,6 +135,9 @@ func (b *background) waitReady(t *testing.T, ready func() error) {
 // its data in dir, and returns its client URL.
 func startEtcd(t *testing.T, dir string, clientPort, peerPort int) string {
 	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	client, peer := fmt.Sprintf("http://127.0.0.1:%d", clientPort), fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	b := startBackground(t, "etcd", filepath.Join(dir, "etcd.log"), nil, "etcd", "--name", "e2ecal", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,

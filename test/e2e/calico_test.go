@@ -116,6 +116,9 @@ func (n *calicoNode) checkEngine(t *testing.T, e engine, cniNet, pool, gw, fixed
 	}
 	n.checkAllocated(t, ip, true)
 	n.checkReach(t, e, web, ip)
+	if n.felix {
+		n.checkPolicy(t, web, ip)
+	}
 	if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); err != nil || !strings.Contains(body, web) {
 		t.Errorf("-p 127.0.0.1:%d:80 of %s: %q, %v", port, web, body, err)
 	}
@@ -168,5 +171,60 @@ func (n *calicoNode) checkReach(t *testing.T, e engine, ctr, ip string) {
 	}
 	if out, err := runIn(t.Context(), "/", "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
 		t.Errorf("node -> %s (%s): %v\n%s", ctr, ip, err, out)
+	}
+}
+
+// checkPolicy: felix polices the container as the workload endpoint it is
+// (etcd datastore): a GlobalNetworkPolicy selecting orchestrator cni that
+// denies ingress from pods stops the pod's pings and lets the node's pass;
+// deleted, the pod's pass again.
+func (n *calicoNode) checkPolicy(t *testing.T, ctr, ip string) {
+	t.Helper()
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policy, []byte(`apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: e2ecal-deny-pods
+spec:
+  order: 10
+  selector: projectcalico.org/orchestrator == 'cni'
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    source:
+      selector: projectcalico.org/orchestrator == 'k8s'
+  - action: Allow
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := calicoctl(n.bin, n.datastore, "apply", "-f", policy); err != nil {
+		t.Fatalf("calicoctl apply policy: %v\n%s", err, out)
+	}
+	deleted := false
+	del := func() {
+		if !deleted {
+			deleted = true
+			calicoctl(n.bin, n.datastore, "delete", "globalnetworkpolicy", "e2ecal-deny-pods")
+		}
+	}
+	defer del()
+	podPing := func() error {
+		_, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "ping", "-c", "1", "-W", "1", ip)
+		return err
+	}
+	if err := eventually(t, func() error {
+		if podPing() == nil {
+			return fmt.Errorf("the pod still reaches %s", ctr)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("felix did not apply the policy denying pods -> %s: %v", ctr, err)
+	}
+	if out, err := runIn(t.Context(), "/", "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("with the policy, node -> %s (%s): %v\n%s", ctr, ip, err, out)
+	}
+	del()
+	if err := eventually(t, podPing); err != nil {
+		t.Errorf("policy deleted, pod -> %s: %v", ctr, err)
 	}
 }
