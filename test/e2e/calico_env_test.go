@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -138,6 +139,7 @@ func startEtcd(t *testing.T, dir string, clientPort, peerPort int) string {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	portsFree(t, clientPort, peerPort)
 	client, peer := fmt.Sprintf("http://127.0.0.1:%d", clientPort), fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	b := startBackground(t, "etcd", filepath.Join(dir, "etcd.log"), nil, "etcd", "--name", "e2ecal", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
@@ -154,6 +156,18 @@ func startEtcd(t *testing.T, dir string, clientPort, peerPort int) string {
 		return nil
 	})
 	return client
+}
+
+// portsFree fails the test when something listens on a loopback port a
+// daemon of the test is about to take: the test would talk to it instead.
+func portsFree(t *testing.T, ports ...int) {
+	t.Helper()
+	for _, p := range ports {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), time.Second); err == nil {
+			c.Close()
+			t.Fatalf("127.0.0.1:%d is taken by another process: stop it (the Calico tests run their own daemons there)", p)
+		}
+	}
 }
 
 // calicoctl runs calicoctl with the datastore env and returns its output.
@@ -197,11 +211,10 @@ func caliLinks() []string {
 	return out
 }
 
-// calicoPods starts a containerd CRI runtime whose pods use conflist (named
-// name) and a pod serving HTTP on 8080 (its hostname is the pod name).
-func calicoPods(t *testing.T, dir, name, conflist string) (*cri.Runtime, *cri.Pod) {
+// calicoRuntime starts a containerd CRI runtime whose pods use conflist
+// (named name), as a node's kubelet would use it.
+func calicoRuntime(t *testing.T, dir, name, conflist string) *cri.Runtime {
 	t.Helper()
-	ctx := t.Context()
 	confDir := filepath.Join(dir, "pods-net.d")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -209,20 +222,27 @@ func calicoPods(t *testing.T, dir, name, conflist string) (*cri.Runtime, *cri.Po
 	if err := os.WriteFile(filepath.Join(confDir, "10-"+name+".conflist"), []byte(conflist), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := cri.StartWith(ctx, filepath.Join(dir, "containerd"), confDir, cri.StartOpts{CNIBinDir: s.d.pluginDir})
+	rt, err := cri.StartWith(t.Context(), filepath.Join(dir, "containerd"), confDir, cri.StartOpts{CNIBinDir: s.d.pluginDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Stop() })
-	pod, err := rt.RunPod(ctx, "e2ecal-web", "default", nil)
+	return rt
+}
+
+// calicoPod runs, through the CRI runtime, a pod serving HTTP on 8080 (its
+// hostname is the pod name).
+func calicoPod(t *testing.T, rt *cri.Runtime) *cri.Pod {
+	t.Helper()
+	pod, err := rt.RunPod(t.Context(), "e2ecal-web", "default", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.RemovePod(context.Background(), pod.ID) })
-	if _, err := rt.RunContainer(ctx, pod, []string{"/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"}); err != nil {
+	if _, err := rt.RunContainer(t.Context(), pod, []string{"/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"}); err != nil {
 		t.Fatal(err)
 	}
-	return rt, pod
+	return pod
 }
 
 // editConflist rewrites an example's conflist for the test: its name, and
@@ -244,4 +264,21 @@ func editConflist(t *testing.T, example, name string, fn func(calico map[string]
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// runCalicoExample runs the commands of examples/calico/<example> against
+// engine e with env, naming its network and container after the test;
+// both are removed first (a failed run leaves them) and at the end.
+func runCalicoExample(t *testing.T, e engine, example string, env []string) {
+	t.Helper()
+	net, ctr := "e2ecal-"+e.name+"-demo", "e2ecal-"+e.name+"-demo-c"
+	clean := func() {
+		ids, _ := e.docker("ps", "-aq", "--filter", "network="+net)
+		e.docker(append([]string{"rm", "-f", ctr}, strings.Fields(ids)...)...)
+		e.docker("network", "rm", net)
+	}
+	clean()
+	t.Cleanup(clean)
+	runReadme(t, e, filepath.Join(s.repo, "examples", "calico", example), append(env, "NET="+net, "NAME="+ctr,
+		"CNI_CONF_DIR="+s.d.confDir, "DRIVER="+s.driver, "IMAGE="+image))
 }

@@ -20,6 +20,7 @@ import (
 func startFelix(t *testing.T, bin, dir, node string, datastore []string, healthPort int) *background {
 	t.Helper()
 	cleanFelix(t)
+	portsFree(t, healthPort)
 	env := append([]string{
 		"FELIX_FELIXHOSTNAME=" + node,
 		"FELIX_LOGSEVERITYSCREEN=info", "FELIX_LOGFILEPATH=none", "FELIX_LOGSEVERITYSYS=none",

@@ -85,6 +85,7 @@ func startKubeAPI(t *testing.T, kubeBin, calicoSrc, dir, node string) *kubeAPI {
 	}
 	kubePKI(t, pki)
 	etcd := startEtcd(t, filepath.Join(dir, "api-etcd"), kubeEtcdClient, kubeEtcdPeer)
+	portsFree(t, kubeAPIPort)
 	p := func(f string) string { return filepath.Join(pki, f) }
 	b := startBackground(t, "kube-apiserver", filepath.Join(dir, "kube-apiserver.log"), nil, filepath.Join(kubeBin, "kube-apiserver"),
 		"--etcd-servers="+etcd, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", kubeAPIPort),
@@ -170,9 +171,9 @@ const (
 // calico-ipam plugins), a Docker network bound to Calico's conflist:
 // containers get their address from Calico IPAM without pod attributes
 // (--ip too) through the chain docker-cni makes (calico-ipam, then ptp),
-// reach a Calico pod on the node (a pod of the API server, run by a CRI
-// runtime through the calico plugin) and are reached by it and by the
-// node; docker inspect shows the address and the gateway; published ports
+// reach a Calico pod on the node (started by a real kubelet on a
+// containerd CRI runtime, networked by the calico plugin) and are reached
+// by it and by the node; docker inspect shows the address and the gateway; published ports
 // work; docker rm frees the allocation and its handle. The example's
 // commands run first.
 func TestCalicoKubernetes(t *testing.T) {
@@ -192,26 +193,19 @@ func TestCalicoKubernetes(t *testing.T) {
 	writeConflist(t, "10-"+calKDDNet+".conflist", conf)
 	for _, e := range s.engines {
 		t.Run("example-"+e.name, func(t *testing.T) {
-			runReadme(t, e, filepath.Join(s.repo, "examples", "calico", "kubernetes"), append(n.datastore,
+			runCalicoExample(t, e, "kubernetes", append(n.datastore,
 				"POOL="+calKDDPool, "POOL_NAME="+calKDDNet, "NETWORK_ADDRESS=10.248.128.0", "GATEWAY="+calKDDGateway,
-				"BROADCAST="+calKDDBroadcast, "NET=e2ecal-"+e.name+"-demo", "CNI_NETWORK="+calKDDNet,
-				"CNI_CONF_DIR="+s.d.confDir, "DRIVER="+s.driver, "IMAGE="+image))
+				"BROADCAST="+calKDDBroadcast, "CNI_NETWORK="+calKDDNet))
 		})
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
-	// The pod exists in the API server (the calico plugin reads and
-	// patches it); no kubelet runs here: the CRI runtime runs it.
-	k.apply(t, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: e2ecal-web, namespace: default, labels: {app: e2ecal}}
-spec:
-  nodeName: %s
-  automountServiceAccountToken: false
-  containers: [{name: web, image: %s, imagePullPolicy: Never}]
-`, calNode, image))
-	_, n.pod = calicoPods(t, dir, calKDDNet, conf)
+	// A real kubelet on the node's CRI runtime runs the Calico pod: the
+	// calico plugin reads and patches its Pod.
+	rt := calicoRuntime(t, dir, calKDDNet, conf)
+	startKubelet(t, k, rt, dir, calNode)
+	n.pod = kubeletPod(t, k, rt, calNode, "e2ecal-web")
 	for i, e := range s.engines {
 		t.Run(e.name, func(t *testing.T) {
 			n.checkEngine(t, e, calKDDNet, calKDDPool, calKDDGateway, fmt.Sprintf("10.248.129.%d", 10+i), 24900+10*i)

@@ -21,8 +21,8 @@ const (
 	calEtcdBroadcast                           = "10.248.127.255"
 	// calNoAPI is a Kubernetes API server address nothing serves: the
 	// pods' Calico plugin takes its Kubernetes path (the CRI runtime sends
-	// K8S_POD_* args), which makes a client but, without policy type k8s,
-	// never calls it.
+	// K8S_POD_* args), which makes a client but, without policy type k8s
+	// and without a kubeconfig, never calls it.
 	calNoAPI = "https://127.0.0.1:24793"
 )
 
@@ -50,23 +50,23 @@ func TestCalicoEtcd(t *testing.T) {
 	calicoHost(t)
 	etcd := startEtcd(t, dir, calEtcdClient, calEtcdPeer)
 	n := &calicoNode{bin: bin, dir: dir, datastore: []string{"DATASTORE_TYPE=etcdv3", "ETCD_ENDPOINTS=" + etcd}}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: %s\n"+
-		"contexts:\n- name: none\n  context:\n    cluster: none\ncurrent-context: none\n", calNoAPI)), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	conf := editConflist(t, "etcd", calEtcdNet, func(c map[string]any) {
 		c["etcd_endpoints"], c["nodename"], c["nodename_file_optional"] = etcd, calNode, true
+		// No Kubernetes policy: no pod to read (the CRI runtime runs the
+		// pod without an API server).
+		delete(c, "policy")
 		c["log_file_path"] = filepath.Join(dir, "calico-cni.log")
-		c["kubernetes"] = map[string]any{"kubeconfig": kubeconfig}
+		// No kubeconfig: with one, calico-ipam reads the Namespace of
+		// the workload (for pools' namespaceSelector), from an API
+		// server this node has none of.
+		c["kubernetes"] = map[string]any{"k8s_api_root": calNoAPI}
 	})
 	writeConflist(t, "10-"+calEtcdNet+".conflist", conf)
 	for _, e := range s.engines {
 		t.Run("example-"+e.name, func(t *testing.T) {
-			runReadme(t, e, filepath.Join(s.repo, "examples", "calico", "etcd"), append(n.datastore,
+			runCalicoExample(t, e, "etcd", append(n.datastore,
 				"NODE="+calNode, "POOL="+calEtcdPool, "POOL_NAME="+calEtcdNet, "NETWORK_ADDRESS=10.248.0.0", "GATEWAY=10.248.0.1",
-				"BROADCAST="+calEtcdBroadcast, "NET=e2ecal-"+e.name+"-demo", "CNI_NETWORK="+calEtcdNet,
-				"CNI_CONF_DIR="+s.d.confDir, "DRIVER="+s.driver, "IMAGE="+image))
+				"BROADCAST="+calEtcdBroadcast, "CNI_NETWORK="+calEtcdNet))
 		})
 	}
 	if t.Failed() {
@@ -74,7 +74,7 @@ func TestCalicoEtcd(t *testing.T) {
 	}
 	startFelix(t, bin, dir, calNode, []string{"FELIX_DATASTORETYPE=etcdv3", "FELIX_ETCDENDPOINTS=" + etcd}, calFelixHealth)
 	n.felix = true
-	_, n.pod = calicoPods(t, dir, calEtcdNet, conf)
+	n.pod = calicoPod(t, calicoRuntime(t, dir, calEtcdNet, conf))
 	for i, e := range s.engines {
 		t.Run(e.name, func(t *testing.T) {
 			n.checkEngine(t, e, calEtcdNet, calEtcdPool, "169.254.1.1", fmt.Sprintf("10.248.1.%d", 10+i), 24880+10*i)
