@@ -69,20 +69,22 @@ compat: engines
 
 # Calico end to end (test/e2e/calico_*_test.go) with the real Calico plugins,
 # calicoctl and felix, built from a projectcalico/calico source tree
-# (test/calico/build.sh; cached by Go's build cache), and a kube-apiserver
+# (test/calico/build.sh; cached by Go's build cache; felix needs LIBBPF_SRC,
+# a libbpf source tree at the version Calico pins), and a kube-apiserver
 # and kubelet built from the k8s.io/kubernetes module (test/calico/kube.sh;
 # cached under /var/cache/docker-cni/kubernetes). Calico is not on the Go
 # module proxy, so CI cannot build it: in `make test` those tests skip,
 # saying so. As root, under the e2e lock:
-# `CI=true flock -o /run/docker-cni-e2e.lock make calico-check CALICO_SRC=/path/to/calico`.
+# `CI=true flock -o /run/docker-cni-e2e.lock make calico-check CALICO_SRC=/path/to/calico LIBBPF_SRC=/path/to/libbpf`.
 CALICO_SRC  ?=
+LIBBPF_SRC  ?=
 CALICO_BIN  ?= /var/cache/docker-cni/calico/bin
 KUBE_BIN    ?= /var/cache/docker-cni/kubernetes/v1.37.2
 .PHONY: calico-check
 calico-check: engines
 	@[ -n "$(CALICO_SRC)" ] || { echo "calico-check: give CALICO_SRC=<a projectcalico/calico source tree>"; exit 1; }
 	bash test/calico/deps.sh
-	bash test/calico/build.sh $(CALICO_SRC) $(CALICO_BIN)
+	LIBBPF_SRC=$(LIBBPF_SRC) bash test/calico/build.sh $(CALICO_SRC) $(CALICO_BIN)
 	bash test/calico/kube.sh $(KUBE_BIN)
 	E2E_CALICO_BIN=$(CALICO_BIN) E2E_CALICO_SRC=$(abspath $(CALICO_SRC)) E2E_KUBE_BIN=$(KUBE_BIN) \
 		$(GO) test -count=1 -v -timeout 40m -run '^TestCalico' ./test/e2e/

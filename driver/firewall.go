@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/docker-cni/docker-cni/cniconf"
@@ -30,12 +31,32 @@ func (d *Driver) forwardingRules(nw *state.Network) []state.Rule {
 	case !nw.Bound:
 		rules = translate.GeneratedRules(nw.ID, nw.BridgeName, pl.Subnets(), nw.Internal)
 	case d.cfg.DockerUserRules:
-		rules = translate.DockerUserRules(nw.ID, pl.Subnets())
+		rules = translate.DockerUserRules(nw.ID, d.boundSubnets(nw, pl))
 	}
 	var out []state.Rule
 	for _, r := range rules {
 		out = append(out, state.Rule{V6: r.V6, Table: r.Table, Chain: r.Chain, Args: r.Args})
 	}
+	return out
+}
+
+// boundSubnets are the subnets of a bound network's traffic: the ranges its
+// conflist states and its Docker subnets (the only ones known where the IPAM
+// plugin's ranges are not in its configuration: calico-ipam's pools).
+func (d *Driver) boundSubnets(nw *state.Network, pl *translate.ParsedList) []netip.Prefix {
+	out := pl.Subnets()
+	_ = d.store.View(func(tx *state.Tx) error {
+		for _, id := range nw.PoolIDs {
+			p, err := tx.Pool(id)
+			if err != nil {
+				continue
+			}
+			if s, err := netip.ParsePrefix(p.Subnet); err == nil && !slices.Contains(out, s.Masked()) {
+				out = append(out, s.Masked())
+			}
+		}
+		return nil
+	})
 	return out
 }
 

@@ -81,3 +81,22 @@ func TestGeneratedNetworkRules(t *testing.T) {
 		t.Errorf("rules left after the network: %v", fw.rules)
 	}
 }
+
+// TestBoundNetworkRulesCalicoPool: a network bound to a conflist whose
+// IPAM plugin does not state its ranges (calico-ipam) accepts its Docker
+// subnet in DOCKER-USER, the only range docker-cni knows of it.
+func TestBoundNetworkRulesCalicoPool(t *testing.T) {
+	e := newEnv(t)
+	fw := &recordingFW{rules: map[string]bool{}}
+	e.d.fw, e.d.cfg.DockerUserRules = fw, true
+	e.calicoEndpoint(`"datastore_type":"etcdv3","etcd_endpoints":"http://127.0.0.1:23790",`, map[string]any{})
+	want := []string{
+		"false  " + translate.DockerUserChain + " -s 10.248.0.0/16 -m comment --comment docker-cni network a10001ffffff -j ACCEPT",
+		"false  " + translate.DockerUserChain + " -d 10.248.0.0/16 -m comment --comment docker-cni network a10001ffffff -j ACCEPT",
+	}
+	for _, w := range want {
+		if !fw.rules[w] {
+			t.Errorf("rule %q not installed; installed: %v", w, fw.rules)
+		}
+	}
+}

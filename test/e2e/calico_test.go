@@ -72,7 +72,7 @@ func TestCalicoEtcd(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	startFelix(t, bin, dir, calNode, []string{"FELIX_DATASTORETYPE=etcdv3", "FELIX_ETCDENDPOINTS=" + etcd}, calFelixHealth)
+	startFelix(t, bin, dir, calNode, append([]string{"FELIX_DATASTORETYPE=etcdv3", "FELIX_ETCDENDPOINTS=" + etcd}, n.datastore...), calFelixHealth)
 	n.felix = true
 	n.pod = calicoPod(t, calicoRuntime(t, dir, calEtcdNet, conf))
 	for i, e := range s.engines {
@@ -157,21 +157,50 @@ func (n *calicoNode) checkAllocated(t *testing.T, addr string, want bool) {
 // a new TCP connection each way), and the node reaches the container.
 func (n *calicoNode) checkReach(t *testing.T, e engine, ctr, ip string) {
 	t.Helper()
-	if err := e.ping(ctr, n.pod.IP); err != nil {
-		t.Error(err)
+	failed := false
+	fail := func(format string, args ...any) {
+		t.Helper()
+		failed = true
+		t.Errorf(format, args...)
 	}
-	if out, err := e.docker("exec", ctr, "wget", "-q", "-T", "5", "-O", "-", "http://"+n.pod.IP+":8080/hostname"); err != nil || !strings.Contains(out, "e2ecal-web") {
-		t.Errorf("%s -> pod %s:8080: %v %q", ctr, n.pod.IP, err, out)
+	if err := e.ping(ctr, n.pod.IP); err != nil {
+		fail("%v", err)
+	}
+	get := fmt.Sprintf(`printf 'GET /hostname HTTP/1.0\r\n\r\n' | nc -w 5 %s 8080`, n.pod.IP)
+	if out, err := e.docker("exec", ctr, "sh", "-c", get); err != nil || !strings.Contains(out, "e2ecal-web") {
+		fail("%s -> pod %s:8080: %v %q", ctr, n.pod.IP, err, out)
 	}
 	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
-		t.Errorf("pod -> %s (%s): %v\n%s", ctr, ip, err, out)
+		fail("pod -> %s (%s): %v\n%s", ctr, ip, err, out)
 	}
-	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "wget", "-q", "-T", "5", "-O", "-", "http://"+ip+"/index.html"); err != nil || !strings.Contains(out, ctr) {
-		t.Errorf("pod -> %s:80: %v %q", ip, err, out)
+	get = fmt.Sprintf(`printf 'GET /index.html HTTP/1.0\r\n\r\n' | busybox nc -w 5 %s 80`, ip)
+	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "sh", "-c", get); err != nil || !strings.Contains(out, ctr) {
+		fail("pod -> %s:80: %v %q", ip, err, out)
 	}
 	if out, err := runIn(t.Context(), "/", "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
-		t.Errorf("node -> %s (%s): %v\n%s", ctr, ip, err, out)
+		fail("node -> %s (%s): %v\n%s", ctr, ip, err, out)
 	}
+	if failed {
+		n.diagnose(t, e, ctr)
+	}
+}
+
+// diagnose logs the routes, neighbours and forwarding rules of the host,
+// the pod and the container.
+func (n *calicoNode) diagnose(t *testing.T, e engine, ctr string) {
+	t.Helper()
+	var b strings.Builder
+	for _, c := range [][]string{{"ip", "route"}, {"ip", "neigh"}, {"iptables", "-vnL", "FORWARD"}, {"iptables", "-vnL", "DOCKER-USER"}, {"ip", "-br", "link"}} {
+		out, _ := runIn(t.Context(), "/", c[0], c[1:]...)
+		fmt.Fprintf(&b, "host %v:\n%s\n", c, out)
+	}
+	for _, c := range [][]string{{"ip", "addr"}, {"ip", "route"}, {"ip", "neigh"}} {
+		out, _ := node.ExecIn(t.Context(), n.pod.NetNS, c...)
+		fmt.Fprintf(&b, "pod %v:\n%s\n", c, out)
+		out, _ = e.docker(append([]string{"exec", ctr}, c...)...)
+		fmt.Fprintf(&b, "container %v:\n%s\n", c, out)
+	}
+	t.Log(b.String())
 }
 
 // checkPolicy: felix polices the container as the workload endpoint it is
