@@ -15,11 +15,9 @@ import (
 // startFelix runs calico-felix for node on the datastore of env (FELIX_*
 // settings), iptables dataplane, until the end of the test; it reports
 // ready once it has synced with the datastore and programmed the dataplane.
-// At the end it removes what felix leaves behind: its iptables chains and
-// the jumps to them, its ipsets, and the state dirs it made.
+// The test registers cleanFelix first: felix leaves its rules behind.
 func startFelix(t *testing.T, bin, dir, node string, datastore []string, healthPort int) *background {
 	t.Helper()
-	cleanFelix(t)
 	portsFree(t, healthPort)
 	env := append([]string{
 		"FELIX_FELIXHOSTNAME=" + node,
@@ -46,7 +44,8 @@ func startFelix(t *testing.T, bin, dir, node string, datastore []string, healthP
 }
 
 // cleanFelix registers the removal, at the end of the test, of what felix
-// leaves behind.
+// and Calico's plugins leave behind: felix's iptables chains and rules, its
+// ipsets, and the state dirs (/var/run/calico, /var/lib/calico) they made.
 func cleanFelix(t *testing.T) {
 	t.Helper()
 	var made []string
@@ -73,8 +72,10 @@ func cleanFelix(t *testing.T) {
 	})
 }
 
-// removeCaliChains removes felix's cali-* chains, and the rules that jump
-// to them, from every table iptables-save (of one backend) shows.
+// removeCaliChains removes felix's cali-* chains, and the rules it put in
+// the built-in chains (those that jump to its chains, and those its
+// "cali:<hash>" comment marks: FORWARD's mark and accept), from every
+// table iptables-save (of one backend) shows.
 func removeCaliChains(save string) error {
 	restore := strings.Replace(save, "-save", "", 1)
 	out, err := exec.Command(save).Output()
@@ -89,7 +90,8 @@ func removeCaliChains(save string) error {
 			table = line[1:]
 		case strings.HasPrefix(line, ":cali-"):
 			chains = append(chains, table+" "+strings.Fields(line[1:])[0])
-		case strings.HasPrefix(line, "-A ") && strings.Contains(line, " -j cali-") && !strings.HasPrefix(line, "-A cali-"):
+		case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A cali-") &&
+			(strings.Contains(line, " -j cali-") || strings.Contains(line, `--comment "cali:`) || strings.Contains(line, "--comment cali:")):
 			args := append([]string{"-t", table, "-D"}, cri.SplitRule(strings.TrimPrefix(line, "-A "))...)
 			if out, err := exec.Command(restore, args...).CombinedOutput(); err != nil {
 				return fmt.Errorf("%s %v: %v: %s", restore, args, err, out)

@@ -48,6 +48,7 @@ func TestCalicoEtcd(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 	calicoHost(t)
+	cleanFelix(t) // also the calico plugins' state dirs
 	etcd := startEtcd(t, dir, calEtcdClient, calEtcdPeer)
 	n := &calicoNode{bin: bin, dir: dir, datastore: []string{"DATASTORE_TYPE=etcdv3", "ETCD_ENDPOINTS=" + etcd}}
 	conf := editConflist(t, "etcd", calEtcdNet, func(c map[string]any) {
