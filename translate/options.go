@@ -91,34 +91,8 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 		if !ok {
 			return no, fmt.Errorf("option %s: want a string, got %T", k, v)
 		}
-		switch k {
-		case OptNetwork:
-			no.CNINetwork = s
-		case OptVersion:
-			if !slices.Contains(ChainVersions(), s) {
-				return no, fmt.Errorf("option %s: %q is not a CNI spec version that can chain plugins (%s)", k, s, strings.Join(ChainVersions(), ", "))
-			}
-			no.CNIVersion = s
-		case OptArgs:
-			if no.Args, err = ParseNetworkArgs(s); err != nil {
-				return no, err
-			}
-		case OptJoin:
-			if s != string(JoinHandover) && s != string(JoinDirect) {
-				return no, fmt.Errorf("option %s: %q is not a join mode (%s or %s)", k, s, JoinHandover, JoinDirect)
-			}
-			no.Join = JoinMode(s)
-		case cnm.OptBridgeName:
-			if err := ValidIfName(s); err != nil {
-				return no, fmt.Errorf("option %s: %w", k, err)
-			}
-			no.BridgeName = s
-		case cnm.OptMTU:
-			mtu, err := strconv.Atoi(s)
-			if err != nil || mtu < 68 || mtu > 65535 {
-				return no, fmt.Errorf("option %s: %q is not an MTU between 68 and 65535", k, s)
-			}
-			no.MTU = mtu
+		if err := no.set(k, s); err != nil {
+			return no, err
 		}
 	}
 	if len(unknown) > 0 {
@@ -132,6 +106,39 @@ func ParseNetworkOptions(opts map[string]any) (NetworkOptions, error) {
 			strings.Join(unknown, ", "), strings.Join(supported, ", "))
 	}
 	return no, nil
+}
+
+// set reads one known -o option.
+func (no *NetworkOptions) set(k, s string) error {
+	var err error
+	switch k {
+	case OptNetwork:
+		no.CNINetwork = s
+	case OptVersion:
+		if !slices.Contains(ChainVersions(), s) {
+			return fmt.Errorf("option %s: %q is not a CNI spec version that can chain plugins (%s)", k, s, strings.Join(ChainVersions(), ", "))
+		}
+		no.CNIVersion = s
+	case OptArgs:
+		no.Args, err = ParseNetworkArgs(s)
+	case OptJoin:
+		if s != string(JoinHandover) && s != string(JoinDirect) {
+			return fmt.Errorf("option %s: %q is not a join mode (%s or %s)", k, s, JoinHandover, JoinDirect)
+		}
+		no.Join = JoinMode(s)
+	case cnm.OptBridgeName:
+		if err := ValidIfName(s); err != nil {
+			return fmt.Errorf("option %s: %w", k, err)
+		}
+		no.BridgeName = s
+	case cnm.OptMTU:
+		mtu, err := strconv.Atoi(s)
+		if err != nil || mtu < 68 || mtu > 65535 {
+			return fmt.Errorf("option %s: %q is not an MTU between 68 and 65535", k, s)
+		}
+		no.MTU = mtu
+	}
+	return err
 }
 
 func boolOpt(opts map[string]any, key string) (bool, error) {

@@ -43,7 +43,34 @@ func startKubelet(t *testing.T, k *kubeAPI, rt *cri.Runtime, dir, node string) {
 	kubeconfig := filepath.Join(root, "kubeconfig")
 	config := filepath.Join(root, "config.yaml")
 	writeFile(t, kubeconfig, kc)
-	writeFile(t, config, fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+	writeFile(t, config, kubeletConfig(rt.Socket, filepath.Join(root, "pod-logs"), filepath.Join(pki, "ca.crt")))
+	t.Cleanup(func() {
+		// kubelet bind mounts its root dir onto itself, rshared.
+		if err := unmountUnder(root); err != nil {
+			t.Errorf("unmount under kubelet's root dir: %v", err)
+		}
+		syscall.Unmount(root, syscall.MNT_DETACH)
+	})
+	b := startBackground(t, "kubelet", filepath.Join(dir, "kubelet.log"), nil, filepath.Join(k.bin, "kubelet"),
+		"--config="+config, "--kubeconfig="+kubeconfig, "--root-dir="+root, "--cert-dir="+filepath.Join(root, "pki"), "--hostname-override="+node)
+	b.waitReady(t, func() error {
+		out, err := k.kubectl("get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err == nil && out != "True" {
+			err = fmt.Errorf("node %s Ready=%q", node, out)
+		}
+		return err
+	})
+	if out, err := k.kubectl("taint", "nodes", node, "node.kubernetes.io/not-ready:NoSchedule-"); err != nil && !strings.Contains(out, "not found") {
+		t.Fatalf("drop the not-ready taint: %v\n%s", err, out)
+	}
+}
+
+// kubeletConfig is the KubeletConfiguration of the test's kubelet (the
+// recipe of shared/notes/real-kubernetes-node.md): the CRI runtime at
+// socket, cgroup v1 without QoS cgroups, loopback ports, no iptables
+// chains, no image GC or eviction in the way.
+func kubeletConfig(socket, podLogs, clientCA string) string {
+	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://%s
 cgroupDriver: cgroupfs
@@ -66,26 +93,7 @@ makeIPTablesUtilChains: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "1Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
-`, rt.Socket, kubeletPort, kubeletHealthz, filepath.Join(root, "pod-logs"), filepath.Join(pki, "ca.crt")))
-	t.Cleanup(func() {
-		// kubelet bind mounts its root dir onto itself, rshared.
-		if err := unmountUnder(root); err != nil {
-			t.Errorf("unmount under kubelet's root dir: %v", err)
-		}
-		syscall.Unmount(root, syscall.MNT_DETACH)
-	})
-	b := startBackground(t, "kubelet", filepath.Join(dir, "kubelet.log"), nil, filepath.Join(k.bin, "kubelet"),
-		"--config="+config, "--kubeconfig="+kubeconfig, "--root-dir="+root, "--cert-dir="+filepath.Join(root, "pki"), "--hostname-override="+node)
-	b.waitReady(t, func() error {
-		out, err := k.kubectl("get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-		if err == nil && out != "True" {
-			err = fmt.Errorf("node %s Ready=%q", node, out)
-		}
-		return err
-	})
-	if out, err := k.kubectl("taint", "nodes", node, "node.kubernetes.io/not-ready:NoSchedule-"); err != nil && !strings.Contains(out, "not found") {
-		t.Fatalf("drop the not-ready taint: %v\n%s", err, out)
-	}
+`, socket, kubeletPort, kubeletHealthz, podLogs, clientCA)
 }
 
 // kubeletHostState saves what kubelet changes on the host (sysctls, the
