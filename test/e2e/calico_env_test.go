@@ -32,7 +32,7 @@ func calicoBin(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv(calicoBinEnv)
 	if dir == "" {
-		t.Skipf("the Calico binaries are not given (%s): `make calico-check CALICO_SRC=<projectcalico/calico source>` builds them and runs this test", calicoBinEnv)
+		t.Skipf("the Calico binaries are not given (%s): `make calico-check CALICO_SRC=<projectcalico/calico source> LIBBPF_SRC=<libbpf source>` builds them and runs this test", calicoBinEnv)
 	}
 	for _, b := range []string{"calico", "calico-ipam", "calicoctl", "calico-felix"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
