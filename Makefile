@@ -128,17 +128,38 @@ SYSCONFDIR  ?= /etc
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 DEB_OUT     ?= bin
 PLUGIN_DIR  ?= bin/plugin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# Debian's zsh looks in vendor-completions under /usr, site-functions elsewhere.
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),/usr/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DOCS_OUT    ?= bin/clidocs
+# Man pages are dated by the last commit, so one tree gives one set of bytes.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: release-bin install uninstall deb plugin verify-units
+.PHONY: release-bin install uninstall deb plugin verify-units docs-gen
 
 release-bin:
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION)" -o $(RELEASE_BIN) ./cmd/docker-cni
 
+# The man pages (one per command) and the bash, zsh and fish completions,
+# generated from the commands (cmd/docker-cni/gendocs.go, a build tag the
+# release binary leaves out) into $(DOCS_OUT)/{man/man1,completions}.
+docs-gen:
+	rm -rf $(DOCS_OUT)
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) CGO_ENABLED=0 $(GO) run -tags gendocs -trimpath -ldflags "-X main.version=$(VERSION)" ./cmd/docker-cni gendocs $(DOCS_OUT)
+
 # The binary, the systemd units (ExecStart and EnvironmentFile pointed at
-# PREFIX and SYSCONFDIR) and $(SYSCONFDIR)/default/docker-cni (kept when
-# present), under DESTDIR. Starts and enables nothing.
-install: release-bin
+# PREFIX and SYSCONFDIR), $(SYSCONFDIR)/default/docker-cni (kept when
+# present), the man pages and the shell completions, under DESTDIR. Starts
+# and enables nothing.
+install: release-bin docs-gen
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/docker-cni
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 $(DOCS_OUT)/man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -D -m 0644 $(DOCS_OUT)/completions/docker-cni.bash $(DESTDIR)$(BASHCOMPDIR)/docker-cni
+	install -D -m 0644 $(DOCS_OUT)/completions/_docker-cni $(DESTDIR)$(ZSHCOMPDIR)/_docker-cni
+	install -D -m 0644 $(DOCS_OUT)/completions/docker-cni.fish $(DESTDIR)$(FISHCOMPDIR)/docker-cni.fish
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in docker-cni.service docker-cni.socket; do \
 		sed -e 's|/usr/bin/docker-cni|$(PREFIX)/bin/docker-cni|' -e 's|/etc/default/docker-cni|$(SYSCONFDIR)/default/docker-cni|' \
@@ -151,6 +172,8 @@ install: release-bin
 # docker-cni.socket docker-cni.service` first.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/docker-cni $(DESTDIR)$(UNITDIR)/docker-cni.service $(DESTDIR)$(UNITDIR)/docker-cni.socket
+	rm -f $(DESTDIR)$(MANDIR)/man1/docker-cni.1 $(DESTDIR)$(MANDIR)/man1/docker-cni-*.1
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/docker-cni $(DESTDIR)$(ZSHCOMPDIR)/_docker-cni $(DESTDIR)$(FISHCOMPDIR)/docker-cni.fish
 	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/default/docker-cni, and docker-cni's state in /var/lib/docker-cni"
 
 # $(DEB_OUT)/docker-cni_<version>_<arch>.deb (scripts/build-deb.sh).

@@ -41,6 +41,9 @@ type Config struct {
 	// GC runs a reconcile pass now and returns what failed in it; nil:
 	// POST /v1/gc answers 501.
 	GC func(context.Context) error
+	// NetworkEngines maps the Docker network IDs the engines have to the
+	// engine that has each, for /v1/networks; nil: no engine is shown.
+	NetworkEngines func(context.Context) map[string]string
 }
 
 // GCReport is the answer of POST /v1/gc.
@@ -130,6 +133,12 @@ func (c Config) table(w http.ResponseWriter, req *http.Request) {
 		c.Log.ErrorContext(req.Context(), "admin: list state", "table", name, "err", err)
 		writeError(w, http.StatusInternalServerError, err)
 		return
+	}
+	if nws, ok := out.([]NetworkView); ok && c.NetworkEngines != nil {
+		owners := c.NetworkEngines(req.Context())
+		for i := range nws {
+			nws[i].Engine = owners[nws[i].ID]
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -21,6 +21,10 @@ type NetworkView struct {
 	// CNI attachment.
 	EndpointCount int
 	Joined        int
+	// Engine is the engine of the daemon's --docker-host that has the
+	// network, asked when the view is served; "" when none said so (an
+	// engine did not answer, or the state was read without a daemon).
+	Engine string `json:",omitempty"`
 }
 
 // EndpointView is an endpoint record as the API shows it: the record's own

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,6 +51,28 @@ func New(hosts []string) (*Engines, error) {
 
 // Hosts lists the engines' addresses.
 func (e *Engines) Hosts() []string { return e.hosts }
+
+// NetworkOwners lists the networks of every engine and maps each network ID
+// to the engine (its --docker-host address) that has it. An engine that
+// does not answer within timeout is left out, and named in the error; the
+// others' networks are returned all the same.
+func (e *Engines) NetworkOwners(ctx context.Context, timeout time.Duration) (map[string]string, error) {
+	owners := map[string]string{}
+	var errs []error
+	for i, c := range e.clients {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		nws, err := c.NetworkList(cctx, network.ListOptions{})
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list the networks of %s: %w", e.hosts[i], err))
+			continue
+		}
+		for _, nw := range nws {
+			owners[nw.ID] = e.hosts[i]
+		}
+	}
+	return owners, errors.Join(errs...)
+}
 
 // Network asks every engine for the network with the given ID.
 func (e *Engines) Network(ctx context.Context, id string) (Liveness, error) {

@@ -4,8 +4,9 @@
 # Usage: scripts/build-deb.sh ROOT OUTDIR
 #   ROOT    what `make install DESTDIR=ROOT PREFIX=/usr UNITDIR=/lib/systemd/system`
 #           put there: usr/bin/docker-cni, lib/systemd/system/docker-cni.{service,socket},
-#           etc/default/docker-cni. Docs, control files and maintainer scripts are
-#           added here. ROOT is modified.
+#           etc/default/docker-cni, usr/share/man/man1/docker-cni*.1 and the bash,
+#           zsh and fish completions. Man pages are compressed and docs, control
+#           files and maintainer scripts added here. ROOT is modified.
 #   OUTDIR  where docker-cni_<version>_<arch>.deb is written; the path is printed.
 #
 # The build is reproducible: owners root:root, fixed modes, every mtime and the
@@ -34,12 +35,17 @@ fi
 arch=${DEB_ARCH:-$(dpkg --print-architecture)}
 maintainer=${DEB_MAINTAINER:-docker-cni developers <docker-cni@localhost>}
 
-# Docs: the README and the examples, as Debian ships them (gzip -n: no name
-# or time in the header).
+# Docs: the README, the docs/ pages it links and the examples, as Debian
+# ships them (gzip -n: no name or time in the header); man pages compressed.
 doc=$root/usr/share/doc/docker-cni
-install -d "$doc"
+install -d "$doc/docs"
 gzip -9n <"$repo/README.md" >"$doc/README.md.gz"
+for page in "$repo"/docs/*.md; do
+	gzip -9n <"$page" >"$doc/docs/$(basename "$page").gz"
+done
 cp -r "$repo/examples" "$doc/examples"
+ls "$root"/usr/share/man/man1/docker-cni.1 >/dev/null || { echo "build-deb: no man pages in $root: stage with make install first" >&2; exit 1; }
+gzip -9n "$root"/usr/share/man/man1/*.1
 
 # Control files.
 install -d "$root/DEBIAN"

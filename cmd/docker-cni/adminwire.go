@@ -24,6 +24,13 @@ func (dm *daemon) adminHandler(ctx context.Context, store *state.Store, pluginSo
 		Metrics: dm.metrics.Handler(),
 		Ready:   pluginServes(pluginSocket),
 		GC:      func(context.Context) error { return dm.gc(ctx) },
+		NetworkEngines: func(ctx context.Context) map[string]string {
+			owners, err := dm.engines.NetworkOwners(ctx, 3*time.Second)
+			if err != nil {
+				dm.log.Debug("admin: which engine has each network", "err", err)
+			}
+			return owners
+		},
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,39 +11,27 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/docker-cni/docker-cni/admin"
 	"github.com/docker-cni/docker-cni/translate"
 )
 
-// cliFlags are the flags of the commands that read the daemon's state.
-type cliFlags struct {
-	fs                            *flag.FlagSet
-	stateDir, adminSocket, format *string
+// readOpts are the flags of the commands that read the daemon's state.
+type readOpts struct {
+	stateDir, adminSocket, format string
 }
 
-func newCLIFlags(name string, stderr io.Writer) *cliFlags {
-	fs := newFlagSet(name, stderr)
-	stateDir, adminSocket := stateFlags(fs)
-	format := fs.String("format", "table", "output format: table or json")
-	return &cliFlags{fs: fs, stateDir: stateDir, adminSocket: adminSocket, format: format}
+// readFlags adds --state-dir, --admin-socket and --format to cmd.
+func readFlags(cmd *cobra.Command, o *readOpts) {
+	stateFlags(cmd, &o.stateDir, &o.adminSocket)
+	formatFlag(cmd, &o.format)
 }
 
-// parse parses args and checks --format; it returns the positional
-// arguments.
-func (c *cliFlags) parse(args []string) ([]string, error) {
-	if err := c.fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if *c.format != "table" && *c.format != "json" {
-		return nil, fmt.Errorf("--format %q: want table or json", *c.format)
-	}
-	return c.fs.Args(), nil
-}
+func (o *readOpts) json() bool { return o.format == formatJSON }
 
-func (c *cliFlags) json() bool { return *c.format == "json" }
-
-func (c *cliFlags) reader(stderr io.Writer) *reader {
-	return &reader{adminSocket: *c.adminSocket, stateDir: *c.stateDir, note: stderr}
+func (o *readOpts) reader(stderr io.Writer) *reader {
+	return &reader{adminSocket: o.adminSocket, stateDir: o.stateDir, note: stderr}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -60,26 +47,45 @@ func orDash(s string) string {
 	return s
 }
 
-// networksCmd lists docker-cni's networks: Docker network <-> CNI network.
-func networksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCLIFlags("networks", stderr)
-	if rest, err := c.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("networks: unexpected arguments %v", rest)
+// networksCommand lists docker-cni's networks: Docker network <-> CNI
+// network, and the engine that has it.
+func networksCommand() *cobra.Command {
+	var o readOpts
+	cmd := &cobra.Command{
+		Use:   "networks",
+		Short: "List docker-cni's networks: Docker network, CNI network, subnets, endpoints, engine",
+		Long: `List docker-cni's networks: each Docker network with its CNI network, whether it
+is bound to a conflist of the conf dir or generated, its CNI version, subnets,
+endpoints, the engine of --docker-host that has it, and the conflist it is
+bound to.
+
+It asks the running daemon over --admin-socket; when none answers it reads
+--state-dir, says so on stderr, and cannot tell the engine.`,
+		Example: `  docker-cni networks
+  docker-cni networks --format json | jq -r '.[] | .ID + " " + .CNINetwork'`,
+		Args:    noArgs,
+		PreRunE: func(*cobra.Command, []string) error { return checkFormat(o.format) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listNetworks(cmd.Context(), &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
+	readFlags(cmd, &o)
+	return cmd
+}
+
+func listNetworks(ctx context.Context, o *readOpts, stdout, stderr io.Writer) error {
 	var nws []admin.NetworkView
-	if _, err := c.reader(stderr).read(ctx, "networks", &nws); err != nil {
+	if _, err := o.reader(stderr).read(ctx, "networks", &nws); err != nil {
 		return err
 	}
-	if c.json() {
+	if o.json() {
 		if nws == nil {
 			nws = []admin.NetworkView{}
 		}
 		return printJSON(stdout, nws)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NETWORK\tCNI NETWORK\tKIND\tCNI VERSION\tSUBNETS\tENDPOINTS\tCONFLIST")
+	fmt.Fprintln(tw, "NETWORK\tCNI NETWORK\tKIND\tCNI VERSION\tSUBNETS\tENDPOINTS\tENGINE\tCONFLIST")
 	for _, nw := range nws {
 		if nw.Network == nil {
 			continue
@@ -91,8 +97,8 @@ func networksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if nw.DockerIPAM {
 			kind += ",docker-ipam"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", translate.ShortID(nw.ID), nw.CNINetwork, kind, orDash(nw.CNIVersion),
-			orDash(strings.Join(nw.Subnets, ",")), nw.EndpointCount, conf)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", translate.ShortID(nw.ID), nw.CNINetwork, kind, orDash(nw.CNIVersion),
+			orDash(strings.Join(nw.Subnets, ",")), nw.EndpointCount, orDash(nw.Engine), conf)
 	}
 	return tw.Flush()
 }
@@ -127,19 +133,46 @@ func portList(ps []translate.PortMapping) string {
 	return strings.Join(out, ",")
 }
 
-// endpointsCmd lists docker-cni's endpoints: CNI attachment and published
-// ports, which `docker ps` cannot show for a remote driver. `ls` is its
-// alias; --json is --format json.
-func endpointsCmd(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	c := newCLIFlags(name, stderr)
-	asJSON := c.fs.Bool("json", false, "print JSON (same as --format json)")
-	if rest, err := c.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("%s: unexpected arguments %v", name, rest)
+// endpointsCommand lists docker-cni's endpoints: CNI attachment and
+// published ports, which `docker ps` cannot show for a remote driver. `ls`
+// is its alias; --json is --format json.
+func endpointsCommand() *cobra.Command {
+	var o readOpts
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "endpoints",
+		Aliases: []string{"ls"},
+		Short:   "List endpoints: container, CNI attachment, addresses, published ports",
+		Long: `List every endpoint docker-cni holds: the container, its Docker network and CNI
+network, the join mode (handover, direct, move; leftover while its teardown is
+retried), the interface, the addresses and the published ports, which docker ps
+cannot show for a remote driver. JSON adds the Docker container ID, the CNI
+container ID, the sandbox and the network's CNI version.
+
+It asks the running daemon over --admin-socket; when none answers it reads
+--state-dir and says so on stderr.`,
+		Example: `  docker-cni endpoints
+  docker-cni ls --format json
+  docker-cni ls --state-dir /var/lib/docker-cni-plugin --admin-socket /var/lib/docker-cni-plugin/run/admin.sock`,
+		Args: noArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if asJSON {
+				o.format = formatJSON
+			}
+			return checkFormat(o.format)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listEndpoints(cmd.Context(), &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
+	readFlags(cmd, &o)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (same as --format json)")
+	return cmd
+}
+
+func listEndpoints(ctx context.Context, o *readOpts, stdout, stderr io.Writer) error {
 	var eps []admin.EndpointView
-	if _, err := c.reader(stderr).read(ctx, "endpoints", &eps); err != nil {
+	if _, err := o.reader(stderr).read(ctx, "endpoints", &eps); err != nil {
 		return err
 	}
 	rows := []endpointRow{}
@@ -148,7 +181,7 @@ func endpointsCmd(ctx context.Context, name string, args []string, stdout, stder
 			rows = append(rows, rowOf(ep))
 		}
 	}
-	if *asJSON || c.json() {
+	if o.json() {
 		return printJSON(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -160,31 +193,71 @@ func endpointsCmd(ctx context.Context, name string, args []string, stdout, stder
 	return tw.Flush()
 }
 
-// inspectCmd shows a container's CNI attachments in full.
-func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCLIFlags("inspect", stderr)
-	rest, err := c.parse(args)
-	if err != nil {
-		return err
+// inspectCommand shows a container's CNI attachments in full.
+func inspectCommand() *cobra.Command {
+	var o readOpts
+	cmd := &cobra.Command{
+		Use:   "inspect CONTAINER",
+		Short: "Show a container's CNI attachments, with the cached CNI result",
+		Long: `Show a container's docker-cni attachments: endpoint, network, CNI network and
+version, state, addresses, MAC, ports, join mode, interface, sandbox, CNI args
+and the cached CNI result. CONTAINER is a name, a container ID or an endpoint
+ID, or a prefix of one.`,
+		Example: `  docker-cni inspect web
+  docker-cni inspect --format json 3f2a9c1b`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 || args[0] == "" {
+				return errors.New("usage: docker-cni inspect [--format table|json] CONTAINER (a name, or an ID or endpoint ID, or a prefix of one)")
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return containerNames(cmd.Context(), &o), cobra.ShellCompDirectiveNoFileComp
+		},
+		PreRunE: func(*cobra.Command, []string) error { return checkFormat(o.format) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return inspect(cmd.Context(), &o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if len(rest) != 1 || rest[0] == "" {
-		return errors.New("usage: docker-cni inspect [--format table|json] CONTAINER (a name, or an ID or endpoint ID, or a prefix of one)")
+	readFlags(cmd, &o)
+	return cmd
+}
+
+// containerNames are the names of the containers docker-cni holds
+// endpoints of, for completion.
+func containerNames(ctx context.Context, o *readOpts) []string {
+	var eps []admin.EndpointView
+	if _, err := o.reader(nil).read(ctx, "endpoints", &eps); err != nil {
+		return nil
 	}
-	r := c.reader(stderr)
+	var out []string
+	for _, ep := range eps {
+		if ep.Endpoint != nil && ep.Name != "" {
+			out = append(out, ep.Name)
+		}
+	}
+	return out
+}
+
+func inspect(ctx context.Context, o *readOpts, container string, stdout, stderr io.Writer) error {
+	r := o.reader(stderr)
 	var eps []admin.EndpointView
 	online, err := r.read(ctx, "endpoints", &eps)
 	if err != nil {
 		return err
 	}
-	found := admin.ContainerEndpoints(eps, rest[0])
+	found := admin.ContainerEndpoints(eps, container)
 	if len(found) == 0 {
 		where := "the daemon on " + r.adminSocket
 		if !online {
 			where = "the state in " + r.stateDir
 		}
-		return fmt.Errorf("no docker-cni endpoint of container %q in %s (a container on 20.10 engines is named once docker-cni learnt it from the engine: try its ID)", rest[0], where)
+		return fmt.Errorf("no docker-cni endpoint of container %q in %s (a container on 20.10 engines is named once docker-cni learnt it from the engine: try its ID)", container, where)
 	}
-	if c.json() {
+	if o.json() {
 		return printJSON(stdout, found)
 	}
 	for i, ep := range found {
@@ -254,84 +327,4 @@ func printEndpoint(w io.Writer, ep admin.EndpointView) error {
 	b, _ := json.MarshalIndent(v, "  ", "  ")
 	_, err := fmt.Fprintf(w, "CNI result:\n  %s\n", b)
 	return err
-}
-
-// gcCmd asks the running daemon for a reconcile pass now.
-func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gc", stderr)
-	_, adminSocket := stateFlags(fs)
-	format := fs.String("format", "table", "output format: table or json")
-	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the pass")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("gc: unexpected arguments %v", fs.Args())
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	c := admin.NewClient(*adminSocket)
-	if err := c.Ping(ctx); err != nil {
-		return err
-	}
-	var rep admin.GCReport
-	if err := c.Post(ctx, "/v1/gc", &rep); err != nil {
-		return err
-	}
-	if *format == "json" {
-		if err := printJSON(stdout, rep); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(stdout, "reconcile pass done in %s\n", rep.Took.Round(time.Millisecond))
-		for _, e := range rep.Errors {
-			fmt.Fprintf(stdout, "  failed: %s\n", e)
-		}
-	}
-	if len(rep.Errors) > 0 {
-		return fmt.Errorf("reconcile pass: %d step(s) failed (the daemon's log has more)", len(rep.Errors))
-	}
-	return nil
-}
-
-// versionCmd prints the CLI's version and the running daemon's.
-func versionCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", stderr)
-	adminSocket := fs.String("admin-socket", defaultRunDir+"/"+adminSocketName, "the daemon's admin API socket")
-	format := fs.String("format", "table", "output format: table or json")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	out := struct {
-		Version string
-		// Daemon is the running daemon's version, "" when none answers;
-		// DaemonError says why not.
-		Daemon      string `json:",omitempty"`
-		DaemonError string `json:",omitempty"`
-	}{Version: version}
-	var vi admin.VersionInfo
-	c := admin.NewClient(*adminSocket)
-	err := c.Ping(ctx)
-	if err == nil {
-		err = c.Get(ctx, "/v1/version", &vi)
-	}
-	var nr *admin.NotRunningError
-	switch {
-	case errors.As(err, &nr):
-		out.DaemonError = "not running: nothing answers on " + *adminSocket
-	case err != nil:
-		out.DaemonError = err.Error()
-	default:
-		out.Daemon = vi.Version
-	}
-	if *format == "json" {
-		return printJSON(stdout, out)
-	}
-	fmt.Fprintln(stdout, "docker-cni", version)
-	if out.Daemon != "" {
-		fmt.Fprintf(stdout, "daemon: %s (%s)\n", out.Daemon, *adminSocket)
-	} else {
-		fmt.Fprintf(stdout, "daemon: %s\n", out.DaemonError)
-	}
-	return nil
 }

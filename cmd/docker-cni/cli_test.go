@@ -57,7 +57,8 @@ func daemonFake(t *testing.T, gc func(context.Context) error) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: admin.New(admin.Config{Store: s, Version: "v-test", GC: gc})}
+	engines := func(context.Context) map[string]string { return map[string]string{cliNet: "unix:///run/e1.sock"} }
+	srv := &http.Server{Handler: admin.New(admin.Config{Store: s, Version: "v-test", GC: gc, NetworkEngines: engines})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return sock
@@ -91,10 +92,10 @@ func TestCLITables(t *testing.T) {
 		t.Fatalf("networks: %v %s", err, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || strings.Join(strings.Fields(lines[1]), " ") != "a1b2c3d4e5f6 podnet bound 1.0.0 10.231.110.0/24 2 /etc/cni/net.d/10-podnet.conflist" {
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[1]), " ") != "a1b2c3d4e5f6 podnet bound 1.0.0 10.231.110.0/24 2 unix:///run/e1.sock /etc/cni/net.d/10-podnet.conflist" {
 		t.Errorf("networks:\n%s", out)
 	}
-	wantAll(t, "networks header", lines[0], "NETWORK", "CNI NETWORK", "KIND", "SUBNETS", "ENDPOINTS", "CONFLIST")
+	wantAll(t, "networks header", lines[0], "NETWORK", "CNI NETWORK", "KIND", "SUBNETS", "ENDPOINTS", "ENGINE", "CONFLIST")
 
 	for _, cmd := range []string{"endpoints", "ls"} {
 		out, _, err = cli(t, append([]string{cmd}, at...)...)
@@ -138,7 +139,7 @@ func TestCLIJSON(t *testing.T) {
 	out, _, err := cli(t, append([]string{"networks", "--format", "json"}, at...)...)
 	var nws []admin.NetworkView
 	if err != nil || json.Unmarshal([]byte(out), &nws) != nil || len(nws) != 1 || nws[0].ID != cliNet ||
-		nws[0].EndpointCount != 2 || nws[0].Joined != 1 || !strings.Contains(string(nws[0].Conflist), `"podnet"`) {
+		nws[0].EndpointCount != 2 || nws[0].Joined != 1 || !strings.Contains(string(nws[0].Conflist), `"podnet"`) || nws[0].Engine != "unix:///run/e1.sock" {
 		t.Errorf("networks --format json: %v\n%s", err, out)
 	}
 

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/docker-cni/docker-cni/cnirun"
 	"github.com/docker-cni/docker-cni/driver"
 	"github.com/docker-cni/docker-cni/engine"
@@ -32,21 +33,6 @@ import (
 	"github.com/docker-cni/docker-cni/state"
 )
 
-const usage = `usage: docker-cni <command> [flags]
-
-commands:
-  serve     run the daemon (network driver and IPAM driver "cni")
-  networks  list networks: Docker network, CNI network, subnets, endpoints
-  endpoints list endpoints: CNI attachment, addresses, published ports (alias: ls)
-  inspect CONTAINER
-            show a container's CNI attachments, with the cached CNI result
-  gc        ask the running daemon for a reconcile pass now
-  dump      print one state table as JSON (networks, endpoints, pools, reservations)
-  network create NAME --bind CNI_NETWORK
-            create a Docker network bound to a CNI network, subnets filled in
-  version   print the version
-`
-
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -54,39 +40,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "docker-cni:", err)
+		fmt.Fprintln(os.Stderr, "docker-cni:", oneLine(err))
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command")
+// oneLine is err's message on one line: an error joined of several (and a
+// plugin's multi-line message) reads as one, "; "-separated.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
 	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stderr)
-	case "ls", "endpoints":
-		return endpointsCmd(ctx, args[0], args[1:], stdout, stderr)
-	case "networks":
-		return networksCmd(ctx, args[1:], stdout, stderr)
-	case "inspect":
-		return inspectCmd(ctx, args[1:], stdout, stderr)
-	case "gc":
-		return gcCmd(ctx, args[1:], stdout, stderr)
-	case "dump":
-		return dump(ctx, args[1:], stdout, stderr)
-	case "network":
-		return networkCmd(ctx, args[1:], stdout, stderr)
-	case "version":
-		return versionCmd(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return strings.Join(parts, "; ")
 }
 
 type serveFlags struct {
@@ -98,13 +66,38 @@ type serveFlags struct {
 	metricsAddress                                                                           string
 }
 
-func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
+// serveCommand is `docker-cni serve`; it runs serve with the flags parsed.
+func serveCommand(serve func(context.Context, serveFlags, io.Writer) error) *cobra.Command {
 	var f serveFlags
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var envErr error
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: Docker's network driver and IPAM driver \"cni\"",
+		Long: `Run the daemon. It serves Docker's remote network driver and remote IPAM driver
+protocols on --socket (the socket's base name is the driver name), runs the
+node's CNI plugins for each container, and reconciles with the engines in
+--docker-host in the background. SIGTERM stops it and leaves containers'
+networking as it is.
+
+CNI_CONF_DIR, CNI_BIN_DIR and LOG_LEVEL in the environment set the defaults of
+--cni-conf-dir, --cni-bin-dir and --log-level; a flag still wins.`,
+		Example: `  docker-cni serve
+  docker-cni serve --log-level debug --docker-host unix:///var/run/docker.sock,unix:///run/other/docker.sock
+  # under systemd, flags go in /etc/default/docker-cni:
+  DOCKER_CNI_OPTS="--metrics-address 127.0.0.1:9323"`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if envErr != nil {
+				return envErr
+			}
+			return serve(cmd.Context(), f, cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
 	fs.StringVar(&f.socket, "socket", "/run/docker/plugins/cni.sock", "plugin socket Docker discovers the driver by (its base name is the driver name)")
-	fs.StringVar(&f.confDir, "cni-conf-dir", "/etc/cni/net.d", "CNI conf dir searched for cni.network bindings")
-	fs.StringVar(&f.binDir, "cni-bin-dir", "/opt/cni/bin:/usr/lib/cni", "colon-separated CNI plugin dirs")
+	fs.StringVar(&f.confDir, "cni-conf-dir", defaultConfDir, "CNI conf dir searched for cni.network bindings")
+	fs.StringVar(&f.binDir, "cni-bin-dir", defaultBinDir, "colon-separated CNI plugin dirs")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir, "state that survives restarts")
 	fs.StringVar(&f.cacheDir, "cni-cache-dir", "/var/lib/docker-cni/cache", "libcni cache dir of docker-cni's own (kept apart from other runtimes' GC)")
 	fs.StringVar(&f.runDir, "run-dir", defaultRunDir, "runtime dir (scratch netns, admin API socket "+adminSocketName+")")
@@ -112,31 +105,23 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.StringVar(&f.metricsAddress, "metrics-address", "", "also serve /metrics (only) over TCP on this address, e.g. 127.0.0.1:9323, for Prometheus (\"\": the admin socket only)")
 	fs.StringVar(&f.defaultPools, "default-address-pools", "10.234.0.0/16", "comma-separated IPv4 ranges carved into /24s for networks created without --subnet")
-	defHost := envOr("DOCKER_HOST", "unix:///var/run/docker.sock")
-	fs.StringVar(&f.dockerHosts, "docker-host", defHost, "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
+	fs.StringVar(&f.dockerHosts, "docker-host", envOr("DOCKER_HOST", defaultDockerHost), "comma-separated Docker engines using docker-cni, asked in the background which networks still exist")
 	fs.DurationVar(&f.cniTimeout, "cni-timeout", cnirun.DefaultTimeout, "deadline of each CNI plugin run (a chain's ADD or DEL); keep it below Docker's 30 s")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", time.Minute, "how often to drop networks and pools Docker removed while docker-cni was down (0: never)")
 	fs.DurationVar(&f.checkEvery, "cni-check-interval", 5*time.Minute, "how often reconcile passes run CNI CHECK on each live container whose conflist has it (0.4.0 and later); docker-cni gc checks them all (0: never)")
 	fs.StringVar(&f.k8sNamespace, "k8s-namespace", "default", "K8S_POD_NAMESPACE passed to CNI for containers without the io.kubernetes.pod.namespace label")
 	fs.BoolVar(&f.restartContainers, "restart-containers", true, "start restart-policy containers the engines gave up on because docker-cni was not up yet (boot order)")
 	fs.BoolVar(&f.dockerUserRules, "docker-user-rules", true, "accept traffic of bound networks whose conflist has no firewall plugin in dockerd's DOCKER-USER chain")
-	if err := defaultsFromEnv(fs); err != nil {
-		return f, err
+	completeFlagValues(cmd, "log-level", "debug", "info", "warn", "error")
+	completeFlagValues(cmd, "log-format", "text", "json")
+	for _, d := range []string{"cni-conf-dir", "state-dir", "cni-cache-dir", "run-dir"} {
+		cmd.MarkFlagDirname(d)
 	}
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("serve: unexpected arguments %v", fs.Args())
-	}
-	return f, nil
+	envErr = defaultsFromEnv(fs)
+	return cmd
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	f, err := parseServe(args, stderr)
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, f serveFlags, stderr io.Writer) error {
 	log, err := newLogger(f.logLevel, f.logFormat, stderr)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,67 +11,103 @@ import (
 
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/spf13/cobra"
 
 	"github.com/docker-cni/docker-cni/cniconf"
 	"github.com/docker-cni/docker-cni/translate"
 )
 
-// networkCmd runs `docker-cni network create`.
-func networkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: docker-cni network create NAME --bind CNI_NETWORK [flags]")
+// networkCommand groups `docker-cni network create`.
+func networkCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "network",
+		Short: "Create Docker networks bound to CNI networks",
+		Args:  unknownSubcommand,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	return networkCreate(ctx, args[1:], stdout, stderr)
+	cmd.AddCommand(networkCreateCommand(networkCreate))
+	return cmd
 }
-
-// multiFlag is a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 type createFlags struct {
 	name, bind, confDir, host, driver string
-	subnets, gateways, labels, opts   multiFlag
+	subnets, gateways, labels, opts   []string
 }
 
-func parseCreate(args []string, stderr io.Writer) (createFlags, error) {
+// networkCreateCommand is `docker-cni network create`; it runs create with
+// the flags parsed.
+func networkCreateCommand(create func(context.Context, createFlags, io.Writer) error) *cobra.Command {
 	var f createFlags
-	fs := newFlagSet("network create", stderr)
+	cmd := &cobra.Command{
+		Use:   "create NAME --bind CNI_NETWORK",
+		Short: "Create a Docker network bound to a CNI network, subnets filled in",
+		Long: `Create the Docker network NAME bound to the CNI network CNI_NETWORK (the "name"
+of a conflist in --cni-conf-dir), through the Docker API of --docker-host. The
+driver, IPAM driver, options (cni.network, cni.version), subnets and gateways
+come from the conflist (for flannel, from its subnet file), so you need not
+look them up: Docker insists on --subnet once the pods' bridge routes it.
+Prints the new network's ID.
+
+--subnet is needed only for IPAM plugins whose ranges are not in the conflist
+(calico-ipam pools by name, unknown plugins); it names the range.`,
+		Example: `  docker-cni network create podnet --bind k8s-pod-network
+  docker-cni network create calinet --bind k8s-pod-network --subnet 10.244.7.0/24 --opt cni.join=direct
+  # which is, for the first, spelled out for Docker:
+  docker network create -d cni --ipam-driver cni --ipam-opt cni.network=k8s-pod-network \
+    -o cni.network=k8s-pod-network -o cni.version=1.0.0 --subnet 10.244.1.0/24 --gateway 10.244.1.1 podnet`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fmt.Errorf("network create: unexpected arguments %v", args[1:])
+			}
+			if len(args) == 1 {
+				f.name = args[0]
+			}
+			if f.name == "" || f.bind == "" {
+				return errors.New("usage: docker-cni network create NAME --bind CNI_NETWORK [flags]")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return create(cmd.Context(), f, cmd.OutOrStdout())
+		},
+	}
+	fs := cmd.Flags()
 	fs.StringVar(&f.bind, "bind", "", "the CNI network (conflist name) to bind to (required)")
-	fs.StringVar(&f.confDir, "cni-conf-dir", "/etc/cni/net.d", "where the conflist is looked up, as the daemon does")
-	fs.StringVar(&f.host, "docker-host", envOr("DOCKER_HOST", "unix:///var/run/docker.sock"), "the Docker engine to create the network on")
+	fs.StringVar(&f.confDir, "cni-conf-dir", defaultConfDir, "where the conflist is looked up, as the daemon does ($CNI_CONF_DIR)")
+	fs.StringVar(&f.host, "docker-host", envOr("DOCKER_HOST", defaultDockerHost), "the Docker engine to create the network on")
 	fs.StringVar(&f.driver, "driver", "cni", "the docker-cni driver name (its socket's base name)")
-	fs.Var(&f.subnets, "subnet", "a subnet of the CNI network to use (repeatable; needed for IPAM plugins whose ranges are not in the conflist)")
-	fs.Var(&f.gateways, "gateway", "the gateway of a --subnet whose IPAM plugin does not say it (repeatable)")
-	fs.Var(&f.labels, "label", "a network label KEY=VALUE (repeatable)")
-	fs.Var(&f.opts, "opt", "a driver option KEY=VALUE, as docker network create -o (repeatable)")
-	// NAME may come first, as with docker network create.
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		f.name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if f.name == "" && fs.NArg() == 1 {
-		f.name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return f, fmt.Errorf("network create: unexpected arguments %v", fs.Args())
-	}
-	if f.name == "" || f.bind == "" {
-		return f, errors.New("usage: docker-cni network create NAME --bind CNI_NETWORK [flags]")
-	}
-	return f, nil
+	fs.StringArrayVar(&f.subnets, "subnet", nil, "a subnet of the CNI network to use (repeatable; needed for IPAM plugins whose ranges are not in the conflist)")
+	fs.StringArrayVar(&f.gateways, "gateway", nil, "the gateway of a --subnet whose IPAM plugin does not say it (repeatable)")
+	fs.StringArrayVar(&f.labels, "label", nil, "a network label KEY=VALUE (repeatable)")
+	fs.StringArrayVar(&f.opts, "opt", nil, "a driver option KEY=VALUE, as docker network create -o (repeatable)")
+	cmd.MarkFlagDirname("cni-conf-dir")
+	cmd.RegisterFlagCompletionFunc("bind", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return conflistNames(f.confDir), cobra.ShellCompDirectiveNoFileComp
+	})
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	defaultsFromEnv(fs)
+	return cmd
 }
 
-// networkCreate creates a Docker network bound to a CNI network through the
-// Docker API, with the driver, IPAM driver, options, subnets and gateways
-// filled in from the conflist (or flannel's subnet file).
-func networkCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, err := parseCreate(args, stderr)
+// conflistNames are the CNI networks of dir, for completion: each with
+// its file.
+func conflistNames(dir string) []string {
+	files, _, err := cniconf.Load(dir)
 	if err != nil {
-		return err
+		return nil
 	}
+	var out []string
+	for _, f := range files {
+		out = append(out, f.Name+"\t"+f.Path)
+	}
+	return out
+}
+
+// networkCreate creates the Docker network f describes, bound to a CNI
+// network, through the Docker API, with the driver, IPAM driver, options,
+// subnets and gateways filled in from the conflist (or flannel's subnet
+// file).
+func networkCreate(ctx context.Context, f createFlags, stdout io.Writer) error {
 	req, err := f.request()
 	if err != nil {
 		return err
@@ -156,5 +191,3 @@ func envOr(k, def string) string {
 	}
 	return def
 }
-
-var _ flag.Value = (*multiFlag)(nil)

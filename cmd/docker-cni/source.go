@@ -11,13 +11,6 @@ import (
 	"github.com/docker-cni/docker-cni/state"
 )
 
-// readTable reads one state table into v: from the running daemon's admin
-// API, or, when no daemon answers there, from the state dir read-only.
-func readTable(ctx context.Context, adminSocket, stateDir, table string, v any) error {
-	_, err := (&reader{adminSocket: adminSocket, stateDir: stateDir}).read(ctx, table, v)
-	return err
-}
-
 // reader reads state tables for the CLI, from the daemon or, when none
 // runs, from the state dir, and says once on note (if set) that it read
 // the state dir.
@@ -63,26 +56,4 @@ func (r *reader) read(ctx context.Context, table string, v any) (online bool, er
 		return false, err
 	}
 	return false, json.Unmarshal(b, v)
-}
-
-// dump prints one state table as JSON, for debugging and tests.
-func dump(ctx context.Context, args []string, stdout, stderr ioWriter) error {
-	fs := newFlagSet("dump", stderr)
-	stateDir, adminSocket := stateFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: docker-cni dump networks|endpoints|pools|reservations")
-	}
-	var rows []json.RawMessage
-	if err := readTable(ctx, *adminSocket, *stateDir, fs.Arg(0), &rows); err != nil {
-		return err
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if rows == nil {
-		rows = []json.RawMessage{}
-	}
-	return enc.Encode(rows)
 }

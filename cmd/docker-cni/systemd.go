@@ -8,7 +8,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/pflag"
 )
 
 // pluginListener returns the listener of the plugin socket at path: the one
@@ -92,7 +92,7 @@ var envDefaults = []struct{ flag, env string }{
 
 // defaultsFromEnv sets the defaults of envDefaults from the environment,
 // before fs parses the command line.
-func defaultsFromEnv(fs *flag.FlagSet) error {
+func defaultsFromEnv(fs *pflag.FlagSet) error {
 	var errs []error
 	for _, d := range envDefaults {
 		v := os.Getenv(d.env)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,6 +233,7 @@ func TestInstallDeb(t *testing.T) {
 	if v, err := run(t.Context(), "/usr/bin/docker-cni", "version"); err != nil || !strings.HasPrefix(v, "docker-cni ") {
 		t.Errorf("/usr/bin/docker-cni version: %q, %v", v, err)
 	}
+	checkCLIDocs(t)
 	if out, err := run(t.Context(), "systemd-analyze", "verify", "/lib/systemd/system/docker-cni.socket", "/lib/systemd/system/docker-cni.service"); err != nil || out != "" {
 		t.Errorf("systemd-analyze verify of the installed units: %v\n%s", err, out)
 	}
@@ -301,7 +303,53 @@ var debFiles = []string{
 	"/lib/systemd/system/docker-cni.socket",
 	"/etc/default/docker-cni",
 	"/usr/share/doc/docker-cni/README.md.gz",
+	"/usr/share/doc/docker-cni/docs/install.md.gz",
+	"/usr/share/doc/docker-cni/docs/operations.md.gz",
 	"/usr/share/doc/docker-cni/examples/kubelet-shared/10-k8s-pod-network.conflist",
+	"/usr/share/man/man1/docker-cni.1.gz",
+	"/usr/share/man/man1/docker-cni-serve.1.gz",
+	"/usr/share/man/man1/docker-cni-networks.1.gz",
+	"/usr/share/man/man1/docker-cni-network-create.1.gz",
+	"/usr/share/bash-completion/completions/docker-cni",
+	"/usr/share/zsh/vendor-completions/_docker-cni",
+	"/usr/share/fish/vendor_completions.d/docker-cni.fish",
+}
+
+// checkCLIDocs: the installed man pages read as man pages of the installed
+// commands, and bash completes docker-cni's commands and flag values
+// through the installed binary (bash-completion's loader, as an
+// interactive shell has it).
+func checkCLIDocs(t *testing.T) {
+	man, err := run(t.Context(), "bash", "-c", "zcat /usr/share/man/man1/docker-cni-serve.1.gz")
+	if err != nil || !strings.Contains(man, `.TH "docker-cni" "1"`) || !strings.Contains(man, `\fB--cni-bin-dir\fP`) || !strings.Contains(man, ".SH EXAMPLE") {
+		t.Errorf("docker-cni-serve.1.gz: %v\n%.400s", err, man)
+	}
+	help, err := run(t.Context(), "/usr/bin/docker-cni", "help", "serve")
+	if err != nil || !strings.Contains(help, "--cni-bin-dir string") || !strings.Contains(help, "Examples:") {
+		t.Errorf("docker-cni help serve: %v\n%s", err, help)
+	}
+	complete := func(line string) []string {
+		script := `. /usr/share/bash-completion/bash_completion
+. /usr/share/bash-completion/completions/docker-cni
+read -ra COMP_WORDS <<<"$LINE"
+[ "${LINE: -1}" = " " ] && COMP_WORDS+=("")
+COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) COMP_LINE=$LINE COMP_POINT=${#LINE}
+__start_docker-cni 2>/dev/null
+printf '%s\n' "${COMPREPLY[@]}"`
+		cmd := exec.CommandContext(t.Context(), "bash", "-c", script)
+		cmd.Env = append(os.Environ(), "LINE="+line, "PATH=/usr/bin:/bin:/usr/sbin:/sbin")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Errorf("bash completion of %q: %v", line, err)
+		}
+		return strings.Fields(string(out))
+	}
+	if got := complete("docker-cni net"); !slices.Equal(got, []string{"network", "networks"}) {
+		t.Errorf("bash completion of 'docker-cni net': %q, want network networks", got)
+	}
+	if got := complete("docker-cni networks --format "); !slices.Equal(got, []string{"table", "json"}) {
+		t.Errorf("bash completion of 'docker-cni networks --format ': %q, want table json", got)
+	}
 }
 
 // debEnableLinks are the symlinks enabling the units (deb-systemd-helper).

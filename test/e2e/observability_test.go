@@ -88,13 +88,17 @@ func TestObservability(t *testing.T) {
 				if nw["EndpointCount"] != 1.0 || nw["Joined"] != 1.0 {
 					t.Errorf("networks --format json: %s has %v endpoints, %v joined; want 1, 1", name, nw["EndpointCount"], nw["Joined"])
 				}
+				if nw["Engine"] != e.host {
+					t.Errorf("networks --format json: %s is on engine %v, want %s (the engine that has it, of --docker-host)", name, nw["Engine"], e.host)
+				}
 			}
 		}
 		if cniName == "" {
 			t.Fatalf("networks --format json: no network %s:\n%s", netID, out)
 		}
 		out, err = s.d.cli("networks")
-		if err != nil || !strings.Contains(string(out), netID[:12]) || !strings.Contains(string(out), subnet) || !strings.Contains(string(out), cniName) {
+		if err != nil || !strings.Contains(string(out), netID[:12]) || !strings.Contains(string(out), subnet) || !strings.Contains(string(out), cniName) ||
+			!strings.Contains(string(out), e.host) {
 			t.Errorf("networks: %v\n%s", err, out)
 		}
 

@@ -12,7 +12,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PACKAGES=(
 	docker.io containerd runc containernetworking-plugins iptables
 	busybox-static libseccomp-dev iproute2 git make gcc pkg-config docker-compose
-	systemd etcd-server etcd-client
+	systemd etcd-server etcd-client bash-completion
 )
 
 need_root
