@@ -220,6 +220,35 @@ func (d *Driver) checkBridgeFree(networkID, bridge string) error {
 	})
 }
 
+// ChainValidator checks that a conflist's plugins exist and support its
+// CNI version (CNI VERSION); package cnirun implements it.
+type ChainValidator interface {
+	Validate(ctx context.Context, list []byte) error
+}
+
+// ValidateChain checks that every plugin the joins of a network on
+// conflist will run (the chain, with docker-cni's substitution if any and
+// the static IPAM docker-cni gives it, addresses of gateways' families)
+// exists and supports the conflist's CNI version: what network create
+// refuses, for `docker-cni doctor` too.
+func ValidateChain(ctx context.Context, v ChainValidator, conflist []byte, gateways []string) error {
+	pl, err := translate.ParseList(conflist)
+	if err != nil {
+		return err
+	}
+	var probe []translate.StaticAddress
+	for _, g := range gateways {
+		if a, err := netip.ParseAddr(g); err == nil {
+			probe = append(probe, translate.StaticAddress{Address: netip.PrefixFrom(a, a.BitLen())})
+		}
+	}
+	list, err := pl.WithStaticIPAM(probe)
+	if err != nil {
+		return err
+	}
+	return v.Validate(ctx, list)
+}
+
 // validate checks that every plugin the network's joins will run exists
 // and supports the conflist's CNI version, and that -o cni.args suits the
 // chain.
@@ -234,17 +263,7 @@ func (d *Driver) validate(ctx context.Context, nw *state.Network, opts translate
 	if sub := pl.Substitution(); sub != "" {
 		d.log.InfoContext(ctx, "the network's containers run a chain of docker-cni's instead of the conflist's main plugin", "network", translate.ShortID(nw.ID), "cni_network", nw.CNINetwork, "substitution", sub, "plugins", pl.PluginTypes())
 	}
-	var probe []translate.StaticAddress
-	for _, g := range nw.Gateways {
-		if a, err := netip.ParseAddr(g); err == nil {
-			probe = append(probe, translate.StaticAddress{Address: netip.PrefixFrom(a, a.BitLen())})
-		}
-	}
-	list, err := pl.WithStaticIPAM(probe)
-	if err != nil {
-		return err
-	}
-	err = d.cni.Validate(ctx, list)
+	err = ValidateChain(ctx, d.cni, nw.Conflist, nw.Gateways)
 	var ve *cnirun.VersionError
 	switch {
 	case err == nil:

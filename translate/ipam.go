@@ -234,6 +234,19 @@ func (pl *ParsedList) BoundPoolFor(v6 bool, want netip.Prefix) (BoundPool, error
 	return BoundPool{}, fmt.Errorf("CNI network %q has no %s range", pl.Name, family)
 }
 
+// SubnetNeededError refuses a binding without --subnet to a CNI network
+// whose IPAM plugin does not say its ranges in its configuration: given the
+// subnet, the binding works.
+type SubnetNeededError struct {
+	Network, IPAMType string
+	V6                bool
+}
+
+func (e *SubnetNeededError) Error() string {
+	return fmt.Sprintf("CNI network %q uses IPAM plugin %q, whose address ranges docker-cni cannot read from its configuration: "+
+		"give the %s subnet it allocates from with --subnet (and --gateway, if it is not the first address)", e.Network, e.IPAMType, familyName(e.V6))
+}
+
 // unreadablePool is the pool of an IPAM plugin whose ranges are not in its
 // configuration: --subnet says it.
 func (pl *ParsedList) unreadablePool(typ string, ipam map[string]any, v6 bool, want netip.Prefix) (BoundPool, error) {
@@ -243,8 +256,7 @@ func (pl *ParsedList) unreadablePool(typ string, ipam map[string]any, v6 bool, w
 			"and reserve Docker's gateway of it (the first address, or --gateway) with a Calico IPReservation so that no pod is given it", pl.Name, familyName(v6))
 	}
 	if !want.IsValid() {
-		return BoundPool{}, fmt.Errorf("CNI network %q uses IPAM plugin %q, whose address ranges docker-cni cannot read from its configuration: "+
-			"give the %s subnet it allocates from with --subnet (and --gateway, if it is not the first address)", pl.Name, typ, familyName(v6))
+		return BoundPool{}, &SubnetNeededError{Network: pl.Name, IPAMType: typ, V6: v6}
 	}
 	if want.Addr().Is6() != v6 {
 		return BoundPool{}, fmt.Errorf("subnet %s is not an %s subnet", want, familyName(v6))

@@ -1,0 +1,65 @@
+package doctor
+
+import "fmt"
+
+// DaemonFacts are what the daemon's sockets and state said.
+type DaemonFacts struct {
+	AdminSocket, PluginSocket, StateDir string
+	// Running: the admin API answered; AdminErr says why not otherwise.
+	Running  bool
+	AdminErr string
+	Version  string
+	// ReadyErr is /readyz's complaint ("" ready).
+	ReadyErr string
+	// Implements is what Plugin.Activate on the plugin socket answered;
+	// PluginErr why it did not (asked only while the daemon runs: a
+	// socket-activated one would start).
+	Implements []string
+	PluginErr  string
+	// SocketExists: the plugin socket's file is there (systemd may hold it
+	// for a daemon not started yet).
+	SocketExists bool
+	// StateErr is why the state database could not be read ("" read).
+	StateErr string
+}
+
+// DaemonChecks: is the daemon running, ready, serving Docker's plugin
+// protocol as both drivers, with a readable state?
+func DaemonChecks(f DaemonFacts) []Check {
+	if !f.Running {
+		c := check(AreaDaemon, f.AdminSocket, Fail, "no docker-cni daemon answers: "+f.AdminErr)
+		c.Fix = "start it: systemctl enable --now docker-cni.socket docker-cni.service (or make run); its log says why it stopped (journalctl -u docker-cni)"
+		if f.SocketExists {
+			c.Status = Warn
+			c.Summary = "the daemon is not running, but its plugin socket " + f.PluginSocket + " exists: systemd holds it and starts docker-cni at Docker's first call (socket activation)"
+			c.Fix = ""
+		}
+		out := []Check{c}
+		if f.StateErr != "" {
+			out = append(out, Check{Area: AreaDaemon, Subject: f.StateDir, Status: Warn, Summary: "state database: " + f.StateErr})
+		}
+		return out
+	}
+	c := check(AreaDaemon, f.AdminSocket, OK, fmt.Sprintf("running docker-cni %s, ready", f.Version))
+	if f.ReadyErr != "" {
+		c.Status, c.Summary = Fail, fmt.Sprintf("running docker-cni %s, not ready: %s", f.Version, f.ReadyErr)
+	}
+	p := check(AreaDaemon, f.PluginSocket, OK, fmt.Sprintf("serves Docker's plugin protocol: %v", f.Implements))
+	switch {
+	case f.PluginErr != "":
+		p.Status, p.Summary = Fail, "Docker's plugin protocol: "+f.PluginErr
+		p.Fix = "the daemon's --socket must be where Docker looks: /run/docker/plugins/<driver>.sock"
+	case !contains(f.Implements, "NetworkDriver") || !contains(f.Implements, "IpamDriver"):
+		p.Status, p.Summary = Fail, fmt.Sprintf("Plugin.Activate answers %v, not NetworkDriver and IpamDriver: another plugin serves this socket", f.Implements)
+	}
+	return []Check{c, p}
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
