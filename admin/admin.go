@@ -44,6 +44,16 @@ type Config struct {
 	// NetworkEngines maps the Docker network IDs the engines have to the
 	// engine that has each, for /v1/networks; nil: no engine is shown.
 	NetworkEngines func(context.Context) map[string]string
+	// Settings are the daemon's, served at /v1/config; nil: 404.
+	Settings *Settings
+}
+
+// Settings are the daemon's own paths and engines, as it runs with them:
+// what `docker-cni doctor` checks.
+type Settings struct {
+	Socket, CNIConfDir, CNIBinDir, StateDir, RunDir string
+	DockerHosts                                     []string
+	DockerUserRules                                 bool
 }
 
 // GCReport is the answer of POST /v1/gc.
@@ -83,6 +93,9 @@ func New(c Config) http.Handler {
 	get("/v1/version", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, VersionInfo{Version: c.Version})
 	})
+	if c.Settings != nil {
+		get("/v1/config", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, c.Settings) })
+	}
 	get("/v1/endpoints/{id}", c.endpoint)
 	get("/v1/{table}", c.table)
 	r.Methods(http.MethodPost).Path("/v1/gc").HandlerFunc(c.gc)

@@ -191,6 +191,18 @@ func (l *LibCNI) Validate(ctx context.Context, list []byte) error {
 	return nil
 }
 
+// PluginVersions asks the plugin at path which CNI versions it supports
+// (CNI VERSION), within the runner's deadline.
+func (l *LibCNI) PluginVersions(ctx context.Context, path string) ([]string, error) {
+	ctx, cancel := l.deadline(ctx)
+	defer cancel()
+	info, err := invoke.GetVersionInfo(ctx, path, l.exec)
+	if err != nil {
+		return nil, l.timedOut(ctx, err)
+	}
+	return info.SupportedVersions(), nil
+}
+
 // VersionError is a plugin that does not support the CNI version of the
 // conflist it would run in.
 type VersionError struct {

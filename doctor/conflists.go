@@ -34,7 +34,9 @@ type ConflistFacts struct {
 
 // ConflistChecks: for every conflist of the conf dir, whether a Docker
 // network can be bound to it, how, and the command, or why not.
-func ConflistChecks(confDir string, files []ConflistFacts, dirErr string) []Check {
+// modules are the host's kernel drivers (HostFacts.Modules): a chain whose
+// main plugin makes a link the kernel cannot is refused too.
+func ConflistChecks(confDir string, files []ConflistFacts, dirErr string, modules map[string]string) []Check {
 	if dirErr != "" {
 		return []Check{{Area: AreaConflist, Subject: confDir, Status: Warn, Summary: dirErr}}
 	}
@@ -43,12 +45,12 @@ func ConflistChecks(confDir string, files []ConflistFacts, dirErr string) []Chec
 	}
 	var out []Check
 	for _, f := range files {
-		out = append(out, conflistCheck(f))
+		out = append(out, conflistCheck(f, modules))
 	}
 	return out
 }
 
-func conflistCheck(f ConflistFacts) Check {
+func conflistCheck(f ConflistFacts, modules map[string]string) Check {
 	c := check(AreaConflist, f.Path, OK, "")
 	if len(f.BoundBy) > 0 {
 		c.Details = append(c.Details, "bound by docker-cni network(s) "+strings.Join(f.BoundBy, ", ")+": their new containers join with this file as it is now")
@@ -70,7 +72,15 @@ func conflistCheck(f ConflistFacts) Check {
 	case f.BindErr != "" && !f.NeedsSubnet:
 		return refused(f.BindErr)
 	case f.ChainErr != "":
+		if f.NeedsSubnet {
+			c.Details = append(c.Details, "IPAM plugin "+f.IPAMType+" does not say its ranges in its configuration: a binding would need --subnet too")
+		}
 		return refused(f.ChainErr)
+	}
+	for _, p := range f.Plugins {
+		if _, link := KernelDrivers[p]; link && modules[p] == "missing" {
+			return refused(fmt.Sprintf("its plugin %s makes %s links, and this kernel has no %s driver", p, p, p))
+		}
 	}
 	c.Details = append(c.Details, fmt.Sprintf("CNI %s, plugins %s", f.CNIVersion, strings.Join(f.Plugins, ", ")))
 	cmd := fmt.Sprintf("docker-cni network create %s --bind %s", f.Name, f.Name)

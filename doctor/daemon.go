@@ -19,8 +19,10 @@ type DaemonFacts struct {
 	// SocketExists: the plugin socket's file is there (systemd may hold it
 	// for a daemon not started yet).
 	SocketExists bool
-	// StateErr is why the state database could not be read ("" read).
-	StateErr string
+	// StateErr is why the state database could not be read ("" read);
+	// StateMissing says there is none (docker-cni never ran with it).
+	StateErr     string
+	StateMissing bool
 }
 
 // DaemonChecks: is the daemon running, ready, serving Docker's plugin
@@ -31,12 +33,16 @@ func DaemonChecks(f DaemonFacts) []Check {
 		c.Fix = "start it: systemctl enable --now docker-cni.socket docker-cni.service (or make run); its log says why it stopped (journalctl -u docker-cni)"
 		if f.SocketExists {
 			c.Status = Warn
-			c.Summary = "the daemon is not running, but its plugin socket " + f.PluginSocket + " exists: systemd holds it and starts docker-cni at Docker's first call (socket activation)"
-			c.Fix = ""
+			c.Summary = "nothing answers on the admin socket, but something listens on the plugin socket " + f.PluginSocket +
+				": systemd holding it for socket activation (docker-cni starts at Docker's first call), or a docker-cni with another --run-dir"
+			c.Fix = "for the latter, give its admin socket: --admin-socket <run-dir>/admin.sock"
 		}
 		out := []Check{c}
-		if f.StateErr != "" {
-			out = append(out, Check{Area: AreaDaemon, Subject: f.StateDir, Status: Warn, Summary: "state database: " + f.StateErr})
+		switch {
+		case f.StateMissing:
+			out = append(out, check(AreaDaemon, f.StateDir, Info, "no state database: docker-cni has not run with this --state-dir"))
+		case f.StateErr != "":
+			out = append(out, check(AreaDaemon, f.StateDir, Warn, "state database: "+f.StateErr))
 		}
 		return out
 	}

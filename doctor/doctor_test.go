@@ -37,6 +37,8 @@ func TestDaemonChecks(t *testing.T) {
 	down.AdminErr = "nothing answers on /run/docker-cni/admin.sock"
 	activated := down
 	activated.SocketExists = true
+	fresh := down
+	fresh.StateMissing, fresh.StateErr = true, "state database does not exist"
 	for name, tc := range map[string]struct {
 		f    DaemonFacts
 		want []want
@@ -45,7 +47,8 @@ func TestDaemonChecks(t *testing.T) {
 		"not ready":         {notReady, []want{{Fail, []string{"not ready: plugin socket does not answer"}}, {OK, nil}}},
 		"other plugin":      {otherPlugin, []want{{OK, nil}, {Fail, []string{"another plugin serves this socket"}}}},
 		"down":              {down, []want{{Fail, []string{"no docker-cni daemon answers", "systemctl enable --now docker-cni.socket"}}}},
-		"socket activation": {activated, []want{{Warn, []string{"systemd holds it"}}}},
+		"socket activation": {activated, []want{{Warn, []string{"systemd holding it for socket activation", "--admin-socket <run-dir>/admin.sock"}}}},
+		"fresh node":        {fresh, []want{{Fail, nil}, {Info, []string{"has not run with this --state-dir"}}}},
 	} {
 		got := DaemonChecks(tc.f)
 		if len(got) != len(tc.want) {
@@ -180,10 +183,16 @@ func TestConflistChecks(t *testing.T) {
 		"invalid":               {invalid, want{Warn, []string{"unexpected end of JSON input"}}},
 		"shadowed":              {shadowed, want{Info, []string{"/etc/cni/net.d/10-pods.conflist, which comes first"}}},
 	} {
-		checkOne(t, name, ConflistChecks("/etc/cni/net.d", []ConflistFacts{tc.f}, "")[0], tc.want)
+		checkOne(t, name, ConflistChecks("/etc/cni/net.d", []ConflistFacts{tc.f}, "", nil)[0], tc.want)
 	}
-	checkOne(t, "empty dir", ConflistChecks("/etc/cni/net.d", nil, "")[0], want{Info, []string{"only generated networks"}})
-	checkOne(t, "unreadable dir", ConflistChecks("/etc/cni/net.d", nil, "read CNI conf dir: permission denied")[0], want{Warn, []string{"permission denied"}})
+	ipvlan := base
+	ipvlan.Plugins = []string{"ipvlan"}
+	modules := map[string]string{"ipvlan": "missing", "macvlan": "builtin"}
+	checkOne(t, "no ipvlan driver", ConflistChecks("/etc/cni/net.d", []ConflistFacts{ipvlan}, "", modules)[0], want{Warn, []string{"this kernel has no ipvlan driver"}})
+	ipvlan.Plugins = []string{"macvlan"}
+	checkOne(t, "macvlan driver", ConflistChecks("/etc/cni/net.d", []ConflistFacts{ipvlan}, "", modules)[0], want{OK, nil})
+	checkOne(t, "empty dir", ConflistChecks("/etc/cni/net.d", nil, "", nil)[0], want{Info, []string{"only generated networks"}})
+	checkOne(t, "unreadable dir", ConflistChecks("/etc/cni/net.d", nil, "read CNI conf dir: permission denied", nil)[0], want{Warn, []string{"permission denied"}})
 }
 
 func TestNetworkChecks(t *testing.T) {

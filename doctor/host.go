@@ -102,11 +102,14 @@ func modulesCheck(h HostFacts) Check {
 		names = append(names, m)
 	}
 	sort.Strings(names)
-	var have, missing []string
+	var have, missing, unknown []string
 	for _, m := range names {
-		if h.Modules[m] == "missing" {
+		switch h.Modules[m] {
+		case "missing":
 			missing = append(missing, m)
-		} else {
+		case "unknown":
+			unknown = append(unknown, m)
+		default:
 			have = append(have, m+" ("+h.Modules[m]+")")
 		}
 	}
@@ -114,6 +117,9 @@ func modulesCheck(h HostFacts) Check {
 	if len(missing) > 0 {
 		c.Status = Info
 		c.Summary += "; not " + strings.Join(missing, ", ") + ": conflists whose plugins make such links cannot work here"
+	}
+	if len(unknown) > 0 {
+		c.Details = append(c.Details, "cannot tell whether the kernel has "+strings.Join(unknown, ", ")+" (no /proc/config.gz, no /lib/modules lists)")
 	}
 	return c
 }

@@ -1,7 +1,8 @@
 // Package engine asks the Docker engines that use docker-cni whether the
-// networks docker-cni remembers still exist. Only the background reconciler
-// uses it: a plugin handler must never call the Docker API, since dockerd
-// may hold locks while it waits for the handler.
+// networks docker-cni remembers still exist (the background reconciler),
+// which engine has each (the admin API) and what they are (`docker-cni
+// doctor`). A plugin handler must never use it: dockerd may hold locks
+// while it waits for the handler.
 package engine
 
 import (

@@ -247,3 +247,22 @@ func TaggedRuleNumbers(listing []string, tag string) []int {
 	}
 	return out
 }
+
+// Missing lists the rules that are not in place (read only: for `docker-cni
+// doctor`). A missing binary or chain makes every rule of it missing.
+func (t *IPTables) Missing(ctx context.Context, chain string, rules []translate.AcceptRule) ([]translate.AcceptRule, error) {
+	var out []translate.AcceptRule
+	for _, r := range rules {
+		tb, err := t.table(r.V6)
+		if err != nil {
+			out = append(out, r)
+			continue
+		}
+		tbl, ch := where(r, chain)
+		ok, err := tb.Exists(tbl, ch, r.Args...)
+		if err != nil || !ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/docker-cni/docker-cni/admin"
@@ -16,14 +17,16 @@ import (
 // adminHandler is the admin API of the daemon dm serving Docker on
 // pluginSocket until ctx ends. A pass asked for with POST /v1/gc runs to
 // its end when the client goes away, and stops with the daemon.
-func (dm *daemon) adminHandler(ctx context.Context, store *state.Store, pluginSocket string) http.Handler {
+func (dm *daemon) adminHandler(ctx context.Context, store *state.Store, f serveFlags) http.Handler {
 	return admin.New(admin.Config{
 		Store:   store,
 		Log:     dm.log,
 		Version: version,
 		Metrics: dm.metrics.Handler(),
-		Ready:   pluginServes(pluginSocket),
-		GC:      func(context.Context) error { return dm.gc(ctx) },
+		Ready:   pluginServes(f.socket),
+		Settings: &admin.Settings{Socket: f.socket, CNIConfDir: f.confDir, CNIBinDir: f.binDir, StateDir: f.stateDir, RunDir: f.runDir,
+			DockerHosts: strings.Split(f.dockerHosts, ","), DockerUserRules: f.dockerUserRules},
+		GC: func(context.Context) error { return dm.gc(ctx) },
 		NetworkEngines: func(ctx context.Context) map[string]string {
 			owners, err := dm.engines.NetworkOwners(ctx, 3*time.Second)
 			if err != nil {

@@ -50,6 +50,12 @@ func fill(t *testing.T, s *state.Store) {
 // socket in a fresh dir, and returns the socket; gc counts passes.
 func daemonFake(t *testing.T, gc func(context.Context) error) string {
 	t.Helper()
+	return daemonFakeWith(t, gc, nil)
+}
+
+// daemonFakeWith is daemonFake serving settings at /v1/config.
+func daemonFakeWith(t *testing.T, gc func(context.Context) error, settings *admin.Settings) string {
+	t.Helper()
 	s := state.NewMemory()
 	fill(t, s)
 	sock := filepath.Join(t.TempDir(), "admin.sock")
@@ -58,7 +64,7 @@ func daemonFake(t *testing.T, gc func(context.Context) error) string {
 		t.Fatal(err)
 	}
 	engines := func(context.Context) map[string]string { return map[string]string{cliNet: "unix:///run/e1.sock"} }
-	srv := &http.Server{Handler: admin.New(admin.Config{Store: s, Version: "v-test", GC: gc, NetworkEngines: engines})}
+	srv := &http.Server{Handler: admin.New(admin.Config{Store: s, Version: "v-test", GC: gc, NetworkEngines: engines, Settings: settings})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return sock

@@ -154,7 +154,7 @@ func serve(ctx context.Context, f serveFlags, stderr io.Writer) error {
 	if f.reconcileEvery > 0 {
 		go dm.reconcileLoop(ctx, f.reconcileEvery)
 	}
-	stopAdmin, err := serveAdmin(filepath.Join(f.runDir, adminSocketName), dm.adminHandler(ctx, store, f.socket))
+	stopAdmin, err := serveAdmin(filepath.Join(f.runDir, adminSocketName), dm.adminHandler(ctx, store, f))
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ networks and check the node.`,
 		return fmt.Errorf("%s: %w (see '%s --help')", subPath(cmd), err, cmd.CommandPath())
 	})
 	root.AddCommand(serveCommand(serve), networksCommand(), endpointsCommand(), inspectCommand(),
-		gcCommand(), dumpCommand(), networkCommand(), versionCommand())
+		gcCommand(), dumpCommand(), networkCommand(), doctorCommand(), versionCommand())
 	for _, c := range extraCommands {
 		root.AddCommand(c())
 	}

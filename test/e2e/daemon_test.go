@@ -25,8 +25,10 @@ type daemon struct {
 	// flags it had.
 	legacy bool
 	hosts  []string
-	cmd    *exec.Cmd
-	log    *os.File
+	// extra are more serve flags.
+	extra []string
+	cmd   *exec.Cmd
+	log   *os.File
 }
 
 func newDaemon(repo, driver string) (*daemon, error) {
@@ -82,7 +84,7 @@ func serveArgs(d *daemon, extra ...string) []string {
 }
 
 func (d *daemon) start() error {
-	d.cmd = exec.Command(d.bin, serveArgs(d)...)
+	d.cmd = exec.Command(d.bin, serveArgs(d, d.extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
