@@ -310,6 +310,7 @@ var debFiles = []string{
 	"/usr/share/man/man1/docker-cni-serve.1.gz",
 	"/usr/share/man/man1/docker-cni-networks.1.gz",
 	"/usr/share/man/man1/docker-cni-network-create.1.gz",
+	"/usr/share/man/man1/docker-cni-doctor.1.gz",
 	"/usr/share/bash-completion/completions/docker-cni",
 	"/usr/share/zsh/vendor-completions/_docker-cni",
 	"/usr/share/fish/vendor_completions.d/docker-cni.fish",
