@@ -81,7 +81,7 @@ func networkCheck(n NetworkFacts, h HostFacts) Check {
 		c.Fix = userRulesFix(n)
 	}
 	if c.Status != OK {
-		c.Summary = fmt.Sprintf("CNI network %q (%s): %s", n.CNINetwork, kind, worst)
+		c.Summary += "; " + worst
 	}
 	return c
 }

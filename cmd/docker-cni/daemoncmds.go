@@ -17,7 +17,7 @@ import (
 
 // gcCommand asks the running daemon for a reconcile pass now.
 func gcCommand() *cobra.Command {
-	var adminSocket, format string
+	var adminSocket, format, stateDir string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -36,7 +36,10 @@ failed; exits 1 if a step failed.`,
 			return gc(ctx, adminSocket, format, cmd)
 		},
 	}
-	stateFlags(cmd, nil, &adminSocket)
+	// --state-dir is taken, as by the commands that read the state, and
+	// unused: a pass needs the daemon.
+	stateFlags(cmd, &stateDir, &adminSocket)
+	cmd.Flags().MarkHidden("state-dir")
 	formatFlag(cmd, &format)
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for the pass")
 	return cmd

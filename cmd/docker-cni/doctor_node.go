@@ -178,6 +178,13 @@ func ipamOnly(name, version, typ string) []byte {
 	return b
 }
 
+// sameJSON reports whether two JSON texts are the same but for spacing
+// (the admin API serves the stored conflist compacted).
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
 // probeNetworks reads docker-cni's networks and endpoints (from the daemon,
 // or its state dir) and checks each against the conf dir, the engines
 // and iptables.
@@ -204,7 +211,7 @@ func probeNetworks(ctx context.Context, s *doctorSettings, owners map[string]str
 			if err != nil {
 				n.ConfErr = err.Error()
 			} else {
-				n.ConfChanged = !bytes.Equal(f.Bytes, nw.Conflist)
+				n.ConfChanged = !sameJSON(f.Bytes, nw.Conflist)
 			}
 		}
 		if pl, err := translate.ParseList(nw.Conflist); err == nil {

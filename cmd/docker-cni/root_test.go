@@ -109,3 +109,32 @@ func TestOldSpellings(t *testing.T) {
 		t.Errorf("ls -json: %v\n%s\n%s", err, out, stderr)
 	}
 }
+
+// TestSameFlagsAsBefore: every flag each command took before cobra is
+// still taken (scripts and the suite pass --state-dir to gc).
+func TestSameFlagsAsBefore(t *testing.T) {
+	before := map[string][]string{
+		"serve": {"socket", "cni-conf-dir", "cni-bin-dir", "state-dir", "cni-cache-dir", "run-dir", "log-level", "log-format", "metrics-address",
+			"default-address-pools", "docker-host", "cni-timeout", "reconcile-interval", "cni-check-interval", "k8s-namespace", "restart-containers", "docker-user-rules"},
+		"networks":       {"state-dir", "admin-socket", "format"},
+		"endpoints":      {"state-dir", "admin-socket", "format", "json"},
+		"ls":             {"state-dir", "admin-socket", "format", "json"},
+		"inspect":        {"state-dir", "admin-socket", "format"},
+		"gc":             {"state-dir", "admin-socket", "format", "timeout"},
+		"version":        {"admin-socket", "format"},
+		"dump":           {"state-dir", "admin-socket"},
+		"network create": {"bind", "cni-conf-dir", "docker-host", "driver", "subnet", "gateway", "label", "opt"},
+	}
+	root := newRoot(io.Discard, io.Discard)
+	for path, flags := range before {
+		cmd, _, err := root.Find(strings.Fields(path))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for _, f := range flags {
+			if cmd.Flags().Lookup(f) == nil {
+				t.Errorf("%s no longer takes --%s", path, f)
+			}
+		}
+	}
+}
