@@ -87,6 +87,7 @@ func conflistCheck(f ConflistFacts, modules map[string]string) Check {
 	if f.NeedsSubnet {
 		c.Status = Info
 		c.Summary = fmt.Sprintf("%q is bindable with --subnet: IPAM plugin %s does not say its ranges in its configuration", f.Name, f.IPAMType)
+		c.Details = append(c.Details, f.BindErr)
 		c.Fix = cmd + " --subnet <the subnet " + f.IPAMType + " allocates from>"
 		return c
 	}

@@ -243,6 +243,11 @@ type SubnetNeededError struct {
 }
 
 func (e *SubnetNeededError) Error() string {
+	if e.IPAMType == CalicoIPAMType {
+		return fmt.Sprintf("CNI network %q uses calico-ipam, which allocates from the IP pools in Calico's datastore, not from its configuration: "+
+			"give the CIDR of the %s pool its containers get addresses from with --subnet (calicoctl get ippools -o wide lists them), "+
+			"and reserve Docker's gateway of it (the first address, or --gateway) with a Calico IPReservation so that no pod is given it", e.Network, familyName(e.V6))
+	}
 	return fmt.Sprintf("CNI network %q uses IPAM plugin %q, whose address ranges docker-cni cannot read from its configuration: "+
 		"give the %s subnet it allocates from with --subnet (and --gateway, if it is not the first address)", e.Network, e.IPAMType, familyName(e.V6))
 }
@@ -250,11 +255,6 @@ func (e *SubnetNeededError) Error() string {
 // unreadablePool is the pool of an IPAM plugin whose ranges are not in its
 // configuration: --subnet says it.
 func (pl *ParsedList) unreadablePool(typ string, ipam map[string]any, v6 bool, want netip.Prefix) (BoundPool, error) {
-	if !want.IsValid() && typ == CalicoIPAMType {
-		return BoundPool{}, fmt.Errorf("CNI network %q uses calico-ipam, which allocates from the IP pools in Calico's datastore, not from its configuration: "+
-			"give the CIDR of the %s pool its containers get addresses from with --subnet (calicoctl get ippools -o wide lists them), "+
-			"and reserve Docker's gateway of it (the first address, or --gateway) with a Calico IPReservation so that no pod is given it", pl.Name, familyName(v6))
-	}
 	if !want.IsValid() {
 		return BoundPool{}, &SubnetNeededError{Network: pl.Name, IPAMType: typ, V6: v6}
 	}
