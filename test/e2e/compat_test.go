@@ -243,6 +243,7 @@ func (h *compatHarness) startDaemon(e *compatEngine, set string, own bool) (*dae
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if c, err := net.DialTimeout("unix", d.socket, time.Second); err == nil {
 			c.Close()
+			e.sweepDriver(driver)
 			return d, nil
 		}
 	}
@@ -360,4 +361,22 @@ func unmountUnder(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sweepDriver removes the networks of driver, and the containers on them,
+// that a killed earlier run left on e: the cells' names would clash with
+// them. It runs once the driver's daemon serves (Docker asks it to delete
+// a network).
+func (e *compatEngine) sweepDriver(driver string) {
+	out, err := e.docker("network", "ls", "-q", "--no-trunc", "--filter", "driver="+driver)
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(out) {
+		if ids, err := e.docker("ps", "-aq", "--filter", "network="+id); err == nil && ids != "" {
+			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		fmt.Fprintf(os.Stderr, "compat: removing network %.12s (driver %s) an earlier run left on %s\n", id, driver, e.name)
+		e.docker("network", "rm", id)
+	}
 }
