@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 
 	"github.com/docker-cni/docker-cni/test/cri"
@@ -35,6 +36,37 @@ func sweepLeftovers(ctx context.Context) error {
 	for _, id := range gone {
 		if err := sweepNetwork(ctx, id); err != nil {
 			return err
+		}
+	}
+	return sweepHandedOverLinks(ctx)
+}
+
+// otherNetNS is how ip link names a peer in another netns: by index.
+var otherNetNS = regexp.MustCompile(`^if[0-9]+$`)
+
+// sweepHandedOverLinks removes the dcni* links a killed docker-cni left in
+// the host (a test's own daemon, or one of a killed run: their state dirs
+// are gone, so no daemon sweeps them), whose veth peer is in the host too:
+// a live hand-over keeps a link there for milliseconds only, and the suite
+// starts with no container on its networks. The compat cells and the leak
+// checks count every dcni* link.
+func sweepHandedOverLinks(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "ip", "-o", "link", "show").Output()
+	if err != nil {
+		return fmt.Errorf("ip link: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(f[1], "dcni") {
+			continue
+		}
+		name, peer, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if otherNetNS.MatchString(peer) {
+			continue // its peer is in another netns: in use
+		}
+		fmt.Fprintf(os.Stderr, "e2e: removing link %s a killed docker-cni left\n", name)
+		if out, err := exec.CommandContext(ctx, "ip", "link", "del", name).CombinedOutput(); err != nil {
+			return fmt.Errorf("delete link %s: %v: %s", name, err, out)
 		}
 	}
 	return nil
