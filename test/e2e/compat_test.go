@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/docker-cni/docker-cni/test/compat"
+	"github.com/docker-cni/docker-cni/test/cri"
 )
 
 // TestCompat runs the compatibility matrix's scenario (test/compat says
@@ -378,5 +379,36 @@ func (e *compatEngine) sweepDriver(driver string) {
 		}
 		fmt.Fprintf(os.Stderr, "compat: removing network %.12s (driver %s) an earlier run left on %s\n", id, driver, e.name)
 		e.docker("network", "rm", id)
+	}
+	sweepCellPortRules(e.netns)
+}
+
+// sweepCellPortRules removes the portmap rules of the cells' networks
+// (their names start with "cmp-") that a killed run left: the daemon that
+// could DEL them is gone with its state dir, and a cell checks that its
+// host port has no rule left.
+func sweepCellPortRules(netns string) {
+	ipt := func(args ...string) (string, error) {
+		if netns != "" {
+			args = append([]string{"--net=" + netns, "iptables"}, args...)
+			return run(context.Background(), "nsenter", args...)
+		}
+		return run(context.Background(), "iptables", args...)
+	}
+	out, err := ipt("-w", "5", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT")
+	if err != nil {
+		return
+	}
+	for _, rule := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(rule, "-A CNI-HOSTPORT-DNAT ") || !strings.Contains(rule, `dnat name: \"cmp-`) {
+			continue
+		}
+		words := cri.SplitRule(strings.TrimPrefix(rule, "-A "))
+		fmt.Fprintf(os.Stderr, "compat: removing a port rule an earlier run left: %s\n", rule)
+		ipt(append([]string{"-w", "5", "-t", "nat", "-D"}, words...)...)
+		if chain := words[len(words)-1]; strings.HasPrefix(chain, "CNI-DN-") {
+			ipt("-w", "5", "-t", "nat", "-F", chain)
+			ipt("-w", "5", "-t", "nat", "-X", chain)
+		}
 	}
 }
