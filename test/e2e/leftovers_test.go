@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/docker-cni/docker-cni/test/cri"
@@ -38,7 +39,44 @@ func sweepLeftovers(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := sweepOrphanRules(ctx); err != nil {
+		return err
+	}
 	return sweepHandedOverLinks(ctx)
+}
+
+// ruleNetwork finds the network ID a docker-cni rule's comment names.
+var ruleNetwork = regexp.MustCompile(`docker-cni network ([0-9a-f]{12})`)
+
+// sweepOrphanRules removes the rules (and bridge) of networks no engine
+// of the suite has any more: a killed run's daemon installed them, and
+// its state dir, which recorded them, is gone.
+func sweepOrphanRules(ctx context.Context) error {
+	var live []string
+	for _, e := range s.engines {
+		out, err := e.docker("network", "ls", "-q", "--no-trunc")
+		if err != nil {
+			return fmt.Errorf("engine %s: list networks: %v: %s", e.name, err, out)
+		}
+		live = append(live, strings.Fields(out)...)
+	}
+	save, err := exec.CommandContext(ctx, "iptables-save").Output()
+	if err != nil {
+		return nil // no iptables: no rules
+	}
+	seen := map[string]bool{}
+	for _, m := range ruleNetwork.FindAllStringSubmatch(string(save), -1) {
+		id := m[1]
+		if seen[id] || slices.ContainsFunc(live, func(l string) bool { return strings.HasPrefix(l, id) }) {
+			continue
+		}
+		seen[id] = true
+		fmt.Fprintf(os.Stderr, "e2e: removing the rules of network %s, which no engine has\n", id)
+		if err := sweepNetwork(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // otherNetNS is how ip link names a peer in another netns: by index.
