@@ -73,7 +73,10 @@ for e in "$extensions"/*.so; do copy_elf "$e"; done
 # What the rootfs carries runs there (chroot: as root only).
 if [ "$(id -u)" = 0 ]; then
 	chroot "$rootfs" /usr/sbin/iptables -m comment -h >/dev/null || die "iptables or its extensions do not run in the rootfs"
-	chroot "$rootfs" /usr/lib/cni/bridge </dev/null 2>&1 | grep -q 'CNI bridge plugin' || die "the bridge plugin does not run in the rootfs"
+	# Captured first: grep -q would stop reading at the first line, and the
+	# plugin's SIGPIPE fails the pipeline under pipefail.
+	bridge_out=$(chroot "$rootfs" /usr/lib/cni/bridge </dev/null 2>&1 || true)
+	grep -q 'CNI bridge plugin' <<<"$bridge_out" || die "the bridge plugin does not run in the rootfs: $bridge_out"
 	chroot "$rootfs" /docker-cni version >/dev/null || die "docker-cni does not run in the rootfs"
 fi
 
