@@ -42,6 +42,9 @@ type scaleLevel struct {
 	live  int
 	fill  time.Duration
 	start durs
+	// bridgeStart are starts on a Docker bridge network at the same load,
+	// interleaved with start.
+	bridgeStart durs
 	// joins are docker-cni's Joins of the timed starts.
 	joins  []request
 	rssKiB int64
@@ -441,13 +444,15 @@ func (r *benchReport) tables() []table {
 
 	for _, sc := range r.scale {
 		t := table{title: fmt.Sprintf("Live endpoints on one generated network (%s): Join over %d starts, the daemon's RSS, a `docker-cni gc` pass", r.engineLabel(sc.engine), benchProbes),
-			head: []string{"live endpoints", "Join p50 ms", "Join p99 ms", "Join p50 / at 1", "Join plugin exec p50", "Join overhead p50", "start p50 ms", "VmRSS MiB", "gc pass s (CHECK all)", "fill s"},
+			head: []string{"live endpoints", "Join p50 ms", "Join p99 ms", "Join p50 / at 1", "Join plugin exec p50", "Join overhead p50", "start p50 ms", "Docker bridge start p50 ms", "start / Docker bridge", "VmRSS MiB", "gc pass s (CHECK all)", "fill s"},
 			note: "The suite's daemon runs with --reconcile-interval 2s (default 1m): its passes over the endpoints run during these measurements. " +
+				"Docker bridge start: a start on a Docker bridge network of the same engine, interleaved with the timed ones, with the same containers live (on the docker-cni network). " +
 				"`docker-cni gc` runs a reconcile pass with CNI CHECK of every container where it applies (handover mode; not move mode on 20.10). " + sc.note}
 		for _, lv := range sc.levels {
 			join := took(lv.joins)
 			t.rows = append(t.rows, []string{strconv.Itoa(lv.live), f2(join.median()), f2(join.pct(99)),
 				fmt.Sprintf("%.2f", ratio(join.median(), took(sc.levels[0].joins).median())), f2(execs(lv.joins).median()), f2(overhead(lv.joins).median()), f1(lv.start.median()),
+				f1(lv.bridgeStart.median()), fmt.Sprintf("%.2f", ratio(lv.start.median(), lv.bridgeStart.median())),
 				fmt.Sprintf("%.1f", float64(lv.rssKiB)/1024), fmt.Sprintf("%.2f", lv.gc.Seconds()), fmt.Sprintf("%.0f", lv.fill.Seconds())})
 		}
 		ts = append(ts, t)

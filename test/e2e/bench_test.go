@@ -19,8 +19,10 @@ import (
 // never fail anything: the targets are reported, not asserted.
 //
 // Subnets: 10.231.120.0/24 to 10.231.125.0/24 (three per engine), the
-// scale network 10.231.126.0/23, the direct network 10.231.128.0/24 (the
-// floor, which runs before in a process of its own, uses 128 and 129).
+// scale network 10.231.132.0/22 with a Docker bridge network beside it
+// (10.231.136.0/24, 137 on the second engine), the direct network
+// 10.231.128.0/24 (the floor, which runs before in a process of its own,
+// uses 128 and 129).
 
 const (
 	// benchRuns is how many timed starts each network kind gets.
@@ -381,6 +383,10 @@ func benchScale(b *testing.B, e engine, fails, notes *noteLog) *scaleResult {
 	name := fmt.Sprintf("bench-%s-%s-scale", e.name, benchSuffix())
 	e.benchNetwork(b, notes, name, "-d", s.driver, "--ipam-driver", s.driver, "--subnet", "10.231.132.0/22")
 	netID := cniIDs(b, e, name)[0]
+	// Docker's bridge driver, timed at the same load: what a start costs
+	// there with the same containers live (on another bridge).
+	bridge := name + "-bridge"
+	e.benchNetwork(b, notes, bridge, "--subnet", fmt.Sprintf("10.231.%d.0/24", 136+e.net/16))
 	live := 0 // containers started (or being started)
 	var mu sync.Mutex
 	deadline := time.Now().Add(benchFillBudget)
@@ -422,13 +428,9 @@ func benchScale(b *testing.B, e engine, fails, notes *noteLog) *scaleResult {
 		lv := scaleLevel{live: level, fill: time.Since(start)}
 		off := logSize(b)
 		for range benchProbes {
-			d, err := timedRun(e, name)
-			if err != nil {
-				fails.add(b, "%s, timed start at %d live (left out): %v", e.name, level, err)
-				fails.check(b)
-				continue
-			}
-			lv.start = append(lv.start, d)
+			// Interleaved: the same load for both.
+			lv.start = append(lv.start, probeStart(b, e, name, level, fails)...)
+			lv.bridgeStart = append(lv.bridgeStart, probeStart(b, e, bridge, level, fails)...)
 		}
 		for _, r := range requestsSince(b, off) {
 			if r.method == "NetworkDriver.Join" && r.network == netID {
@@ -445,6 +447,18 @@ func benchScale(b *testing.B, e engine, fails, notes *noteLog) *scaleResult {
 		res.state = benchStateLoss(b, res.levels[len(res.levels)-1].live, notes)
 	}
 	return res
+}
+
+// probeStart times one start on network at a scale level: none when it
+// failed (reported and left out).
+func probeStart(b *testing.B, e engine, network string, level int, fails *noteLog) durs {
+	d, err := timedRun(e, network)
+	if err != nil {
+		fails.add(b, "%s, timed start at %d live (left out): %v", e.name, level, err)
+		fails.check(b)
+		return nil
+	}
+	return durs{d}
 }
 
 // noteLog collects what the report must say besides the timings: the
