@@ -37,6 +37,12 @@ func TestDaemonChecks(t *testing.T) {
 	down.AdminErr = "nothing answers on /run/docker-cni/admin.sock"
 	activated := down
 	activated.SocketExists = true
+	stale := down
+	stale.SocketStale = true
+	specOK := running
+	specOK.SpecFiles = []SpecFile{{Path: "/etc/docker/plugins/cni.spec", Addr: "unix:///run/docker/plugins/cni.sock"}}
+	specElsewhere := down
+	specElsewhere.SpecFiles = []SpecFile{{Path: "/etc/docker/plugins/cni.json", Addr: "tcp://127.0.0.1:9999"}, {Path: "/usr/lib/docker/plugins/cni.spec", Err: "cni.spec gives no address"}}
 	fresh := down
 	fresh.StateMissing, fresh.StateErr = true, "state database does not exist"
 	for name, tc := range map[string]struct {
@@ -48,7 +54,11 @@ func TestDaemonChecks(t *testing.T) {
 		"other plugin":      {otherPlugin, []want{{OK, nil}, {Fail, []string{"another plugin serves this socket"}}}},
 		"down":              {down, []want{{Fail, []string{"no docker-cni daemon answers", "systemctl enable --now docker-cni.socket"}}}},
 		"socket activation": {activated, []want{{Warn, []string{"systemd holding it for socket activation", "--admin-socket <run-dir>/admin.sock"}}}},
-		"fresh node":        {fresh, []want{{Fail, nil}, {Info, []string{"has not run with this --state-dir"}}}},
+		"stale socket":      {stale, []want{{Fail, nil}, {Fail, []string{"nothing listens on it", "connection refused", "rm /run/docker/plugins/cni.sock"}}}},
+		"spec file ok":      {specOK, []want{{OK, nil}, {OK, nil}, {OK, []string{"gives docker-cni's socket"}}}},
+		"spec file elsewhere": {specElsewhere, []want{{Fail, nil}, {Warn, []string{"gives tcp://127.0.0.1:9999, not docker-cni's socket", "make it say unix:///run/docker/plugins/cni.sock"}},
+			{Warn, []string{"gives no address"}}}},
+		"fresh node": {fresh, []want{{Fail, nil}, {Info, []string{"has not run with this --state-dir"}}}},
 	} {
 		got := DaemonChecks(tc.f)
 		if len(got) != len(tc.want) {

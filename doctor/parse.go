@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -109,4 +111,21 @@ func Listening(procNetUnix, path string) bool {
 		}
 	}
 	return false
+}
+
+// SpecAddr is the address a Docker plugin spec file gives: a .spec file
+// holds a URL, a .json file an object with Addr.
+func SpecAddr(path string, content []byte) (string, error) {
+	addr := strings.TrimSpace(string(content))
+	if strings.HasSuffix(path, ".json") {
+		var spec struct{ Addr string }
+		if err := json.Unmarshal(content, &spec); err != nil {
+			return "", fmt.Errorf("decode %s: %w", path, err)
+		}
+		addr = spec.Addr
+	}
+	if addr == "" {
+		return "", fmt.Errorf("%s gives no address", path)
+	}
+	return addr, nil
 }

@@ -1,6 +1,9 @@
 package doctor
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIptablesMode(t *testing.T) {
 	for out, want := range map[string]string{
@@ -61,5 +64,22 @@ func TestListening(t *testing.T) {
 	}
 	if Listening(proc, "/run/docker-cni/admin.sock") || Listening(proc, "/run/nothing.sock") {
 		t.Error("a connected or absent socket is taken for a listening one")
+	}
+}
+
+func TestSpecAddr(t *testing.T) {
+	for _, tc := range []struct {
+		path, content, want, err string
+	}{
+		{"/etc/docker/plugins/cni.spec", "unix:///run/docker/plugins/cni.sock\n", "unix:///run/docker/plugins/cni.sock", ""},
+		{"/etc/docker/plugins/cni.json", `{"Name": "cni", "Addr": "tcp://127.0.0.1:9999"}`, "tcp://127.0.0.1:9999", ""},
+		{"/etc/docker/plugins/cni.spec", "  \n", "", "gives no address"},
+		{"/etc/docker/plugins/cni.json", `{"Name": "cni"}`, "", "gives no address"},
+		{"/etc/docker/plugins/cni.json", `unix:///x`, "", "decode /etc/docker/plugins/cni.json"},
+	} {
+		got, err := SpecAddr(tc.path, []byte(tc.content))
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("SpecAddr(%s, %q) = %q, %v; want %q, error with %q", tc.path, tc.content, got, err, tc.want, tc.err)
+		}
 	}
 }

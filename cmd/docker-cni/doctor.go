@@ -24,6 +24,7 @@ func doctorCommand() *cobra.Command {
 		Long: `Check the node docker-cni runs on and say what works and why not:
 
   daemon     running? ready? serving Docker's plugin protocol on its socket?
+             a socket file left by a daemon that stopped? plugin spec files?
   engine     each engine of --docker-host: does it answer, its version, the
              join mode its containers get (handover on Docker 28+, move
              before), does it find the driver?

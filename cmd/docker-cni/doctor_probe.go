@@ -49,6 +49,10 @@ func trimSock(name string) string {
 func probeDaemon(ctx context.Context, s *doctorSettings) doctor.DaemonFacts {
 	f := doctor.DaemonFacts{AdminSocket: s.adminSocket, PluginSocket: s.socket, StateDir: s.stateDir}
 	f.SocketExists = listening(s.socket)
+	if fi, err := os.Lstat(s.socket); err == nil && fi.Mode()&os.ModeSocket != 0 && !f.SocketExists {
+		f.SocketStale = true
+	}
+	f.SpecFiles = specFiles(s.driver())
 	c := admin.NewClient(s.adminSocket)
 	if err := c.Ping(ctx); err != nil {
 		f.AdminErr = err.Error()
@@ -154,6 +158,32 @@ func probePlugins(ctx context.Context, s *doctorSettings) doctor.PluginFacts {
 		}
 	}
 	return f
+}
+
+// specDirs are where Docker looks for plugin spec files.
+var specDirs = []string{"/etc/docker/plugins", "/usr/lib/docker/plugins"}
+
+// specFiles reads Docker's spec files for the driver name.
+func specFiles(name string) []doctor.SpecFile {
+	var out []doctor.SpecFile
+	for _, dir := range specDirs {
+		for _, ext := range []string{".spec", ".json"} {
+			path := filepath.Join(dir, name+ext)
+			b, err := os.ReadFile(path)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			sf := doctor.SpecFile{Path: path}
+			if err == nil {
+				sf.Addr, err = doctor.SpecAddr(path, b)
+			}
+			if err != nil {
+				sf.Err = err.Error()
+			}
+			out = append(out, sf)
+		}
+	}
+	return out
 }
 
 // listening reports whether a socket listens on path (the kernel's list).

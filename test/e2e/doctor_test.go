@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,6 +191,23 @@ func TestDoctor(t *testing.T) {
 		for _, st := range setups {
 			wantCheck(t, r.find(t, "conflist", st.conf), "fail", `plugin "static" not found in `+bin, "bound by docker-cni network(s)")
 		}
+	})
+
+	t.Run("stale socket", func(t *testing.T) {
+		// What a killed daemon leaves: the socket's file, nobody on it.
+		dir := t.TempDir()
+		sock := filepath.Join(dir, "cni.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
+		r, failed := doctor(t, s.d, "--socket", sock, "--admin-socket", filepath.Join(dir, "admin.sock"))
+		if !failed {
+			t.Errorf("doctor passes with a stale plugin socket and no daemon:\n%s", r)
+		}
+		wantCheck(t, r.find(t, "daemon", sock), "fail", "nothing listens on it", `"connection refused"`, "rm "+sock)
 	})
 
 	t.Run("engine does not answer", func(t *testing.T) {
