@@ -109,6 +109,9 @@ type JoinPlan struct {
 	// interface at DEL, so DEL runs without it instead of moving it back
 	// into a scratch netns first.
 	SkipReclaim bool `json:",omitempty"`
+	// KeepName (move mode into an existing sandbox): libnetwork names the
+	// interface IfName in the sandbox, as in handover.
+	KeepName bool `json:",omitempty"`
 }
 
 // PlanJoin decides how an endpoint joins a sandbox: the mode, where the
@@ -161,6 +164,18 @@ func (p *JoinPlan) inSandbox(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint, sb
 		}
 		p.IfName = ep.IfName
 	}
+	if clash := ownRouteClash(pl, p.Addresses, sb); clash != "" {
+		if nw.Join == JoinDirect {
+			return fmt.Errorf("-o %s=%s: plugin %s adds its own %s default route, and the container has one already "+
+				"(from a network it joined before): start it on this network (docker run --network), or recreate the network without the option",
+				OptJoin, JoinDirect, CalicoType, clash)
+		}
+		// The chain runs where no default route is in its way, and
+		// libnetwork takes the interface over, under the same name.
+		p.Mode, p.NetNS, p.ScratchNS, p.MakeScratch, p.KeepName = JoinMove, scratch, scratch, true, true
+		p.HostIfName = HostIfName(ep.ID)
+		return nil
+	}
 	routes4 := !nw.Internal && pl.HasDefaultRoute(false)
 	routes6 := !nw.Internal && pl.HasDefaultRoute(true)
 	if nw.Join == JoinDirect {
@@ -177,6 +192,21 @@ func (p *JoinPlan) inSandbox(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint, sb
 	p.ScratchNS, p.HostIfName = scratch, HostIfName(ep.ID)
 	p.OfferGateway4, p.OfferGateway6 = sb.Default4 && routes4, sb.Default6 && routes6
 	return nil
+}
+
+// ownRouteClash names the family ("IPv4", "IPv6") of a default route the
+// chain's main plugin adds on its own (OwnDefaultRoutes) where the sandbox
+// has one already; "" when there is none.
+func ownRouteClash(pl *ParsedList, addrs []StaticAddress, sb SandboxFacts) string {
+	if !pl.OwnDefaultRoutes() {
+		return ""
+	}
+	for _, a := range addrs {
+		if v6 := a.Address.Addr().Is6(); (v6 && sb.Default6) || (!v6 && sb.Default4) {
+			return familyName(v6)
+		}
+	}
+	return ""
 }
 
 // inScratch plans a move-mode join: the sandbox is made after Join, so
@@ -343,6 +373,9 @@ func JoinResponse(p JoinPlan, res *current.Result, lr LinkRoutes) (*cnm.JoinResp
 	}
 	resp.StaticRoutes = append(resp.StaticRoutes, halvesViaGateway(p, OffLinkSubnets(p, lr.OnLink), lr)...)
 	gw4, gw6 := ResultGateways(res, p.IfName)
+	if p.KeepName {
+		resp.InterfaceName.DstName = p.IfName
+	}
 	if p.Mode == JoinHandover {
 		// Back under the name the chain gave it, so DEL finds it, and in
 		// libnetwork's list, so its own drivers name theirs after it.

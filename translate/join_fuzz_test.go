@@ -185,9 +185,21 @@ func checkPlan(t *testing.T, plan translate.JoinPlan, nw translate.JoinNetwork, 
 		if plan.Mode != translate.JoinDirect || plan.NetNS != sb.Key || plan.ScratchNS != "" || plan.HostIfName != "" {
 			t.Fatalf("-o cni.join=direct, plan %+v, want direct into %s", plan, sb.Key)
 		}
+	case plan.KeepName:
+		// A plugin that adds its own default route, where the sandbox
+		// has one: the chain runs in a scratch netns.
+		if !pl.OwnDefaultRoutes() || !(sb.Default4 || sb.Default6) || plan.Mode != translate.JoinMove || !plan.MakeScratch ||
+			plan.NetNS != plan.ScratchNS || plan.NetNS == "" {
+			t.Fatalf("plan %+v keeps the name: want move into a scratch netns for a chain with its own default routes", plan)
+		}
 	default:
 		if plan.Mode != translate.JoinHandover || plan.NetNS != sb.Key || plan.ScratchNS == "" || plan.MakeScratch {
 			t.Fatalf("plan %+v, want handover in %s", plan, sb.Key)
+		}
+		for _, a := range plan.Addresses {
+			if v6 := a.Address.Addr().Is6(); pl.OwnDefaultRoutes() && ((v6 && sb.Default6) || (!v6 && sb.Default4)) {
+				t.Fatalf("plan %+v runs a chain with its own default routes in a sandbox that has one for %s", plan, a.Address)
+			}
 		}
 	}
 	if plan.Mode != translate.JoinDirect && translate.ValidIfName(plan.HostIfName) != nil {

@@ -170,3 +170,15 @@ func withCalicoRoutes(ipam map[string]any) map[string]any {
 func (pl *ParsedList) Substitution() string {
 	return pl.substitution
 }
+
+// OwnDefaultRoutes reports whether the chain's main plugin gives the
+// container a default route of each family it has an address of, whatever
+// its configuration says, and fails where the netns has one already
+// ("file exists"): calico outside Kubernetes (0.0.0.0/0 via 169.254.1.1,
+// ::/0 via the host end's link-local address). On the Kubernetes datastore
+// ParseList has replaced it with ptp, whose routes come from its ipam
+// section.
+func (pl *ParsedList) OwnDefaultRoutes() bool {
+	t, _ := pl.mainPlugin()["type"].(string)
+	return t == CalicoType
+}

@@ -132,6 +132,36 @@ func (n *calicoNode) checkEngine(t *testing.T, e engine, cniNet, pool, gw, fixed
 	e.must(t, "rm", "-f", web, other)
 	n.checkAllocated(t, ip, false)
 	n.checkAllocated(t, fixed, false)
+	n.checkSecondNetwork(t, e, net)
+}
+
+// checkSecondNetwork: a container whose first network is the engine's
+// default bridge (so it has a default route already, which calico's own
+// one would clash with) joins the Calico network with docker network
+// connect, gets an allocated address, reaches the pod and is reached by
+// it; docker network disconnect frees the allocation.
+func (n *calicoNode) checkSecondNetwork(t *testing.T, e engine, net string) {
+	t.Helper()
+	ctr := net + "-second"
+	e.container(t, ctr)
+	if routes := e.must(t, "exec", ctr, "ip", "route"); !strings.Contains(routes, "default via") {
+		t.Fatalf("%s on the default bridge has no default route:\n%s", ctr, routes)
+	}
+	e.must(t, "network", "connect", net, ctr)
+	ip := e.inspectIP(t, ctr, net)
+	n.checkAllocated(t, ip, true)
+	checkInsideIP(t, e, ctr, ip)
+	if err := e.ping(ctr, n.pod.IP); err != nil {
+		t.Error(err)
+	}
+	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("pod -> %s (%s, its second network): %v\n%s", ctr, ip, err, out)
+	}
+	if t.Failed() {
+		n.diagnose(t, e, ctr)
+	}
+	e.must(t, "network", "disconnect", net, ctr)
+	n.checkAllocated(t, ip, false)
 }
 
 // checkAllocated checks with calicoctl that addr is (or is no longer)
