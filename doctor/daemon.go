@@ -1,6 +1,9 @@
 package doctor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // DaemonFacts are what the daemon's sockets and state said.
 type DaemonFacts struct {
@@ -63,7 +66,7 @@ func DaemonChecks(f DaemonFacts) []Check {
 	case f.PluginErr != "":
 		p.Status, p.Summary = Fail, "Docker's plugin protocol: "+f.PluginErr
 		p.Fix = "the daemon's --socket must be where Docker looks: /run/docker/plugins/<driver>.sock"
-	case !contains(f.Implements, "NetworkDriver") || !contains(f.Implements, "IpamDriver"):
+	case !slices.Contains(f.Implements, "NetworkDriver") || !slices.Contains(f.Implements, "IpamDriver"):
 		p.Status, p.Summary = Fail, fmt.Sprintf("Plugin.Activate answers %v, not NetworkDriver and IpamDriver: another plugin serves this socket", f.Implements)
 	}
 	return append([]Check{c, p}, specChecks(f)...)
@@ -105,13 +108,4 @@ func specChecks(f DaemonFacts) []Check {
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -87,7 +88,7 @@ func backendCheck(h HostFacts) (Check, bool) {
 		return Check{}, false
 	}
 	c := check(AreaHost, "iptables", OK, fmt.Sprintf("backend %s, as dockerd's rules", h.IptablesMode))
-	if !contains(h.DockerdModes, h.IptablesMode) {
+	if !slices.Contains(h.DockerdModes, h.IptablesMode) {
 		c.Status = Fail
 		c.Summary = fmt.Sprintf("iptables uses the %s backend, dockerd's rules are in %s: docker-cni's rules would not meet dockerd's", h.IptablesMode, strings.Join(h.DockerdModes, " and "))
 		alt := map[string]string{"nf_tables": "nft", "legacy": "legacy"}[h.DockerdModes[0]]
