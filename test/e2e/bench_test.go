@@ -155,32 +155,20 @@ func (e engine) benchNetwork(b testing.TB, notes *noteLog, name string, args ...
 }
 
 // removeBenchNetwork removes a network and its containers, 8 at a time.
-// Docker 20.10 can go on counting endpoints of a network whose containers
-// are all gone (docker network rm: "has active endpoints") until it
-// restarts, when it corrects the count: then the engine is restarted, and
-// that is reported.
+// Where Docker 20.10's endpoint count stays stale (removeNetwork), the
+// engine restart is reported.
 func (e engine) removeBenchNetwork(b testing.TB, notes *noteLog, name string) error {
 	ids, _ := e.docker("ps", "-aq", "--filter", "network="+name)
 	parallelN(8, strings.Fields(ids), func(id string) error {
 		_, err := e.docker("rm", "-f", id)
 		return err
 	})
-	out, err := e.docker("network", "rm", name)
-	if left, _ := e.docker("ps", "-aq", "--filter", "network="+name); err != nil && strings.Contains(out, "has active endpoints") && left == "" {
+	restarted, err := e.removeNetwork(name)
+	if restarted {
 		notes.add(b, "%s: `docker network rm %s` failed with %q once its containers were all removed; the engine was restarted (it corrects its endpoint counts at start)",
-			e.name, name, "has active endpoints")
-		script := filepath.Join(s.repo, "test", "engines", e.name+".sh")
-		for _, cmd := range []string{"stop", "start"} {
-			if out, err := run(context.Background(), "bash", script, cmd); err != nil {
-				return fmt.Errorf("%s engine %s: %v\n%s", cmd, e.name, err, out)
-			}
-		}
-		out, err = e.docker("network", "rm", name)
+			e.name, name, staleEndpointCount)
 	}
-	if err != nil {
-		return fmt.Errorf("docker network rm %s after removing its containers: %v: %s", name, err, out)
-	}
-	return nil
+	return err
 }
 
 // removeStaleBench removes the bench networks (and their containers) a

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,14 +13,23 @@ import (
 // an upgrade of dockerd does.
 func restartEngine(t *testing.T, e engine, between func()) {
 	t.Helper()
+	if err := e.restart(between); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restart stops engine e with its script under test/engines, runs between,
+// and starts it again.
+func (e engine) restart(between func()) error {
 	script := filepath.Join(s.repo, "test", "engines", e.name+".sh")
-	if out, err := run(t.Context(), "bash", script, "stop"); err != nil {
-		t.Fatalf("stop engine %s: %v\n%s", e.name, err, out)
+	if out, err := run(context.Background(), "bash", script, "stop"); err != nil {
+		return fmt.Errorf("stop engine %s: %v\n%s", e.name, err, out)
 	}
 	between()
-	if out, err := run(t.Context(), "bash", script, "start"); err != nil {
-		t.Fatalf("start engine %s: %v\n%s", e.name, err, out)
+	if out, err := run(context.Background(), "bash", script, "start"); err != nil {
+		return fmt.Errorf("start engine %s: %v\n%s", e.name, err, out)
 	}
+	return nil
 }
 
 // waitState waits until a container's state is want (docker inspect

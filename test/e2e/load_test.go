@@ -163,8 +163,12 @@ func TestParallelRuns(t *testing.T) {
 			t.Errorf("after docker rm -f, bridge %s still has ports %v", bridge, ports)
 		}
 
-		if out, err := e.docker("network", "rm", name); err != nil {
-			t.Fatalf("docker network rm after the parallel runs: %v: %s", err, out)
+		restarted, err := e.removeNetwork(name)
+		if err != nil {
+			t.Fatalf("after the parallel runs: %v", err)
+		}
+		if restarted {
+			t.Logf("%s: docker network rm said %q with no container left on %s (moby/moby#42119); the engine was restarted, which corrects the count", e.name, staleEndpointCount, name)
 		}
 		if networkRecord(t, id) != nil {
 			t.Errorf("network rm left docker-cni's record of %s", id)

@@ -241,7 +241,9 @@ func (e engine) network(t *testing.T, name string, args ...string) {
 		if ids, _ := e.docker("ps", "-aq", "--filter", "network="+name); ids != "" {
 			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		}
-		e.docker("network", "rm", name)
+		if _, err := e.removeNetwork(name); err != nil && !isNoSuchNetwork(err) {
+			t.Errorf("clean up: %v", err)
+		}
 	})
 }
 
