@@ -156,10 +156,15 @@ func PlanJoin(nw JoinNetwork, ep JoinEndpoint, sb SandboxFacts, host JoinHost) (
 
 // setMAC passes the endpoint's MAC to a plugin that can set it. Without
 // one, libnetwork sets it in handover and move mode; in direct mode
-// nothing could, so it is refused.
+// nothing could, so it is refused. A chain that records the MAC it makes
+// the interface with (RecordsMAC) refuses any other.
 func (p *JoinPlan) setMAC(pl *ParsedList, nw JoinNetwork, ep JoinEndpoint) error {
 	switch {
 	case ep.MAC == "":
+	case pl.RecordsMAC():
+		return fmt.Errorf("--mac-address %s: plugin %s of CNI network %q records the MAC it makes the interface with, and felix points "+
+			"the node's neighbour entry for the container's address at that MAC: with another one the container could not be reached. "+
+			"Leave the MAC to %s (run without --mac-address)", ep.MAC, CalicoType, nw.CNINetwork, CalicoType)
 	case pl.HasCapability("mac"):
 		p.Capability = map[string]any{"mac": ep.MAC}
 	case p.Mode == JoinDirect:

@@ -182,3 +182,14 @@ func (pl *ParsedList) OwnDefaultRoutes() bool {
 	t, _ := pl.mainPlugin()["type"].(string)
 	return t == CalicoType
 }
+
+// RecordsMAC reports whether the chain's main plugin records the MAC it
+// makes the container's interface with, where a MAC set later (by
+// libnetwork, or a plugin after it) makes the record wrong: calico outside
+// Kubernetes writes it into the WorkloadEndpoint, and felix programs a
+// permanent neighbour entry for the container's address with it. On the
+// Kubernetes datastore ParseList has replaced calico with ptp.
+func (pl *ParsedList) RecordsMAC() bool {
+	t, _ := pl.mainPlugin()["type"].(string)
+	return t == CalicoType
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,6 +134,68 @@ func (n *calicoNode) checkEngine(t *testing.T, e engine, cniNet, pool, gw, fixed
 	n.checkAllocated(t, ip, false)
 	n.checkAllocated(t, fixed, false)
 	n.checkSecondNetwork(t, e, net)
+	n.checkMAC(t, e, cniNet, net)
+}
+
+// checkMAC: docker run --mac-address. On the etcd datastore calico records
+// the MAC it makes the interface with, and felix points the node's
+// neighbour entry for the address at it: a container that got another MAC
+// from libnetwork was reached by nothing (the node, the pod) and reached
+// nothing. So it is refused, saying why, and no address stays reserved.
+// On the Kubernetes datastore (ptp in calico's place) the container gets
+// the MAC and reaches the pod and the node both ways.
+func (n *calicoNode) checkMAC(t *testing.T, e engine, cniNet, net string) {
+	t.Helper()
+	if e.name == "debian" {
+		return // the docker CLI sends --mac-address with --network only to API 1.44+; 20.10 speaks 1.41
+	}
+	ctr, mac := net+"-mac", "02:42:0a:f8:aa:01"
+	t.Cleanup(func() { e.docker("rm", "-f", ctr) })
+	before := n.reserved(t, cniNet)
+	out, err := e.docker("run", "-d", "--name", ctr, "--network", net, "--mac-address", mac, image, "sleep", "3600")
+	if n.etcd() {
+		if err == nil || !strings.Contains(out, "records the MAC it makes the interface with") {
+			t.Errorf("docker run --mac-address %s on a Calico etcd network: %v %s, want it refused with the reason", mac, err, out)
+		}
+		if after := n.reserved(t, cniNet); after != before {
+			t.Errorf("the refused docker run --mac-address left %d reservation(s) in %s, had %d", after, cniNet, before)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("docker run --mac-address %s: %v\n%s", mac, err, out)
+	}
+	ip := e.inspectIP(t, ctr, net)
+	if inside := strings.TrimSpace(e.must(t, "exec", ctr, "cat", "/sys/class/net/eth0/address")); inside != mac {
+		t.Errorf("--mac-address %s: the container has %s", mac, inside)
+	}
+	if err := e.ping(ctr, n.pod.IP); err != nil {
+		t.Error(err)
+	}
+	if out, err := node.ExecIn(t.Context(), n.pod.NetNS, "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("pod -> %s (%s, --mac-address): %v\n%s", ctr, ip, err, out)
+	}
+	if out, err := runIn(t.Context(), "/", "busybox", "ping", "-c", "1", "-W", "3", ip); err != nil {
+		t.Errorf("node -> %s (%s, --mac-address): %v\n%s", ctr, ip, err, out)
+	}
+	if t.Failed() {
+		n.diagnose(t, e, ctr)
+	}
+}
+
+func (n *calicoNode) etcd() bool {
+	return slices.Contains(n.datastore, "DATASTORE_TYPE=etcdv3")
+}
+
+// reserved counts docker-cni's address reservations in the pools of CNI
+// network cniNet.
+func (n *calicoNode) reserved(t *testing.T, cniNet string) int {
+	t.Helper()
+	rs, err := s.d.records("reservations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(filterPool(rs, cniNet))
 }
 
 // checkSecondNetwork: a container whose first network is the engine's
