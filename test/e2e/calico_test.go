@@ -181,6 +181,8 @@ func (n *calicoNode) checkMAC(t *testing.T, e engine, cniNet, net string) {
 	if t.Failed() {
 		n.diagnose(t, e, ctr)
 	}
+	e.must(t, "rm", "-f", ctr)
+	n.checkAllocated(t, ip, false)
 }
 
 func (n *calicoNode) etcd() bool {
