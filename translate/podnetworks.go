@@ -179,8 +179,7 @@ func (pl *ParsedList) Substitution() string {
 // ParseList has replaced it with ptp, whose routes come from its ipam
 // section.
 func (pl *ParsedList) OwnDefaultRoutes() bool {
-	t, _ := pl.mainPlugin()["type"].(string)
-	return t == CalicoType
+	return pl.calicoRuns()
 }
 
 // RecordsMAC reports whether the chain's main plugin records the MAC it
@@ -190,6 +189,12 @@ func (pl *ParsedList) OwnDefaultRoutes() bool {
 // permanent neighbour entry for the container's address with it. On the
 // Kubernetes datastore ParseList has replaced calico with ptp.
 func (pl *ParsedList) RecordsMAC() bool {
+	return pl.calicoRuns()
+}
+
+// calicoRuns: the chain's main plugin, as docker-cni runs it, is calico
+// (outside Kubernetes: on its datastore ParseList has put ptp in its place).
+func (pl *ParsedList) calicoRuns() bool {
 	t, _ := pl.mainPlugin()["type"].(string)
 	return t == CalicoType
 }
