@@ -94,12 +94,7 @@ func (n *calicoNode) checkEngine(t *testing.T, e engine, cniNet, pool, gw, fixed
 	if err != nil {
 		t.Fatalf("docker-cni network create --bind %s: %v\n%s", cniNet, err, out)
 	}
-	t.Cleanup(func() {
-		if ids, _ := e.docker("ps", "-aq", "--filter", "network="+net); ids != "" {
-			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-		}
-		e.docker("network", "rm", net)
-	})
+	t.Cleanup(func() { e.cleanNetwork(t, net) })
 	web := net + "-web"
 	t.Cleanup(func() { e.docker("rm", "-f", web) })
 	e.must(t, "run", "-d", "--name", web, "--network", net, "-p", fmt.Sprintf("127.0.0.1:%d:80", port),

@@ -237,14 +237,18 @@ func uniq(t *testing.T, e engine, base string) string {
 func (e engine) network(t *testing.T, name string, args ...string) {
 	t.Helper()
 	e.must(t, append(append([]string{"network", "create"}, args...), name)...)
-	t.Cleanup(func() {
-		if ids, _ := e.docker("ps", "-aq", "--filter", "network="+name); ids != "" {
-			e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-		}
-		if _, err := e.removeNetwork(name); err != nil && !isNoSuchNetwork(err) {
-			t.Errorf("clean up: %v", err)
-		}
-	})
+	t.Cleanup(func() { e.cleanNetwork(t, name) })
+}
+
+// cleanNetwork removes a network a test made and the containers on it,
+// reporting a network it cannot remove.
+func (e engine) cleanNetwork(t *testing.T, name string) {
+	if ids, _ := e.docker("ps", "-aq", "--filter", "network="+name); ids != "" {
+		e.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+	}
+	if _, err := e.removeNetwork(name); err != nil && !isNoSuchNetwork(err) {
+		t.Errorf("clean up: %v", err)
+	}
 }
 
 // container runs a detached container that sleeps, removed at the end.
